@@ -1,0 +1,42 @@
+"""The to_toml filter writes what tomllib (the apps' parser) reads back unchanged."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+
+import pytest
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("toml_filter", ROOT / "plugins" / "filter" / "toml.py")
+assert spec and spec.loader
+toml_filter = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(toml_filter)
+
+
+def test_round_trip() -> None:
+    config = {
+        "kafka": {"bootstrap_servers": ["kafka1:9092", "kafka2:9092"], "client_id": "p"},
+        "producer": {"acks": "all", "linger_ms": 5, "retry_backoff_s": 1.5, "idempotent": True},
+        "source": {
+            "type": "stream",
+            "stream": {"rules": [{"value": 'kafka "quoted" lang:en', "tag": "k"}]},
+            "replay": {"path": "", "rate": 0.0, "loop": False},
+        },
+        "sinks": {"console": {}, "file": {"path": "/var/lib/x.jsonl"}},
+    }
+    rendered = toml_filter.to_toml(config)
+    assert tomllib.loads(rendered) == config
+    assert "[sinks.console]" in rendered
+
+
+def test_none_values_are_left_out() -> None:
+    assert tomllib.loads(toml_filter.to_toml({"a": {"x": None, "y": 1}})) == {"a": {"y": 1}}
+
+
+def test_refuses_what_toml_cannot_hold() -> None:
+    with pytest.raises(Exception, match="to_toml"):
+        toml_filter.to_toml({"a": {"x": float("nan")}})
+    with pytest.raises(Exception, match="to_toml"):
+        toml_filter.to_toml(["not", "a", "mapping"])

@@ -1,0 +1,81 @@
+"""Prometheus metrics. Each app gets its own registry (tests run several apps per process)."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from tweet_pipeline.config import MetricsConfig
+
+log = logging.getLogger(__name__)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+
+class ProducerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.received = Counter(
+            "tweet_producer_received", "Tweets taken from the source (and spooled)", registry=r
+        )
+        self.published = Counter(
+            "tweet_producer_published", "Tweets acknowledged by Kafka", registry=r
+        )
+        self.spooled = Counter(
+            "tweet_producer_spooled", "Tweets written to the on-disk spool", registry=r
+        )
+        self.spool_depth = Gauge(
+            "tweet_producer_spool_depth", "Tweets in the spool not yet acknowledged", registry=r
+        )
+        self.errors = Counter("tweet_producer_errors", "Errors by kind", ["kind"], registry=r)
+        self.reconnects = Counter(
+            "tweet_producer_stream_reconnects",
+            "Stream reconnects by reason (network, http, rate_limit, closed)",
+            ["reason"],
+            registry=r,
+        )
+        self.publish_latency = Histogram(
+            "tweet_producer_publish_latency_seconds",
+            "Time from taking a tweet to Kafka's acknowledgement",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+
+
+class ConsumerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.consumed = Counter("tweet_consumer_consumed", "Records consumed", registry=r)
+        self.written = Counter(
+            "tweet_consumer_written", "Tweets written, per sink", ["sink"], registry=r
+        )
+        self.sink_errors = Counter(
+            "tweet_consumer_sink_errors", "Sink write/flush errors", ["sink"], registry=r
+        )
+        self.dead_lettered = Counter(
+            "tweet_consumer_dead_lettered", "Malformed records sent to the DLQ", registry=r
+        )
+        self.commits = Counter("tweet_consumer_commits", "Offset commits", registry=r)
+        self.errors = Counter("tweet_consumer_errors", "Errors by kind", ["kind"], registry=r)
+        self.lag = Gauge(
+            "tweet_consumer_lag",
+            "End offset minus position, per partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.end_to_end_latency = Histogram(
+            "tweet_consumer_end_to_end_latency_seconds",
+            "From the producer taking a tweet (x-received-at) to the consumer reading it",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+
+
+def serve(config: MetricsConfig, registry: CollectorRegistry) -> None:
+    if not config.enabled:
+        return
+    start_http_server(config.port, addr=config.host, registry=registry)
+    log.info("metrics on http://%s:%d/metrics", config.host, config.port)

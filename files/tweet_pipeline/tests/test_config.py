@@ -1,0 +1,225 @@
+"""Configuration validation: one clear message per bad value, exit code 2 from the CLIs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tweet_pipeline.config import load_consumer_config, load_producer_config
+from tweet_pipeline.settings import ConfigError
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def producer_problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_producer_config(path, env=env or {})
+    return info.value.problems
+
+
+def consumer_problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_consumer_config(path)
+    return info.value.problems
+
+
+def test_example_configs_load(tmp_path: Path) -> None:
+    producer = load_producer_config(EXAMPLES / "producer.toml", env={"TWITTER_BEARER_TOKEN": "t"})
+    assert producer.source == "stream"
+    assert producer.stream is not None and producer.stream.bearer_token == "t"
+    assert producer.producer.acks == "all" and producer.producer.compression == "gzip"
+    consumer = load_consumer_config(EXAMPLES / "consumer.toml")
+    assert consumer.console and consumer.file and consumer.s3
+    assert consumer.consumer.dlq_topic == "twitter.dlq"
+
+
+def test_defaults_for_a_minimal_replay_config(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[spool]\npath = "spool.db"\n')
+    cfg = load_producer_config(path, env={})
+    assert cfg.source == "replay" and cfg.replay is not None and cfg.replay.path is None
+    assert cfg.producer.topic == "twitter" and cfg.producer.acks == "all"
+    assert cfg.metrics.port == 9108
+    assert cfg.spool.path.is_absolute()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[producer]\nacks = "banana"', "producer.acks must be one of 0, 1, all (got 'banana')"),
+        ("[producer]\nacks = 2", "producer.acks must be one of 0, 1, all (got 2)"),
+        (
+            '[producer]\ncompression = "snappy"',
+            "producer.compression must be one of gzip, none (got 'snappy')",
+        ),
+        ('[producer]\nlinger_ms = "5"', "producer.linger_ms must be an integer (got '5')"),
+        ("[producer]\nlinger_ms = -1", "producer.linger_ms must be >= 0 (got -1)"),
+        (
+            "[producer]\nretry_backoff_s = true",
+            "producer.retry_backoff_s must be a number (got True)",
+        ),
+        ('[producer]\ntopic = "bad topic!"', "producer.topic must be a Kafka topic name"),
+        (
+            '[kafka]\nbootstrap_servers = ["nohostport"]',
+            "kafka.bootstrap_servers must contain only",
+        ),
+        ('[kafka]\nbootstrap_servers = ["h:99999"]', "kafka.bootstrap_servers has a port out of"),
+        ("[kafka]\nbootstrap_servers = []", "kafka.bootstrap_servers must list at least one"),
+        ("[metrics]\nport = 70000", "metrics.port must be <= 65535 (got 70000)"),
+        ('[metrics]\nenabled = "yes"', "metrics.enabled must be true or false (got 'yes')"),
+        (
+            '[source]\ntype = "firehose"',
+            "source.type must be one of stream, replay (got 'firehose')",
+        ),
+        ('[source.replay]\npath = "/nonexistent.ndjson"', "source.replay.path is not a readable"),
+        ("[source.replay]\nrate = -3", "source.replay.rate must be >= 0.0 (got -3.0)"),
+        ('[spool]\nfsync = "sometimes"', "spool.fsync must be one of always, normal"),
+        ("[producer]\nlinger = 5", "producer.linger is not a known setting"),
+        ('kafka = "x"', "kafka must be a table (got 'x')"),
+    ],
+)
+def test_producer_bad_values(tmp_path: Path, text: str, expected: str) -> None:
+    problems = producer_problems(
+        tmp_path, text + '\n[spool]\npath = "s.db"\n' if "[spool]" not in text else text
+    )
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    problems = producer_problems(
+        tmp_path, '[producer]\nacks = "x"\nlinger_ms = -1\n[metrics]\nport = 0'
+    )
+    assert len(problems) == 3
+
+
+STREAM = '[source]\ntype = "stream"\n[source.stream]\nrules = [{ value = "kafka" }]\n'
+
+
+def test_stream_needs_a_bearer_token(tmp_path: Path) -> None:
+    problems = producer_problems(tmp_path, STREAM)
+    assert problems == [
+        "source.stream.bearer_token_file: no bearer token: set $TWITTER_BEARER_TOKEN "
+        "or source.stream.bearer_token_file"
+    ]
+
+
+def test_bearer_token_file(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("from-file\n")
+    secret.chmod(0o600)
+    path = tmp_path / "p.toml"
+    path.write_text(STREAM + f'bearer_token_file = "{secret}"\n')
+    cfg = load_producer_config(path, env={})
+    assert cfg.stream is not None and cfg.stream.bearer_token == "from-file"
+    assert "from-file" not in repr(cfg)
+    # The environment variable wins over the file.
+    cfg = load_producer_config(path, env={"TWITTER_BEARER_TOKEN": "from-env"})
+    assert cfg.stream is not None and cfg.stream.bearer_token == "from-env"
+    secret.chmod(0o644)
+    problems = producer_problems(tmp_path, STREAM + f'bearer_token_file = "{secret}"\n')
+    assert problems == [
+        f"source.stream.bearer_token_file must not be accessible by others (mode 644: '{secret}')"
+    ]
+    problems = producer_problems(tmp_path, STREAM + 'bearer_token_file = "/nonexistent"\n')
+    assert problems[0].startswith("source.stream.bearer_token_file cannot be read")
+
+
+def test_stream_rules_are_validated(tmp_path: Path) -> None:
+    text = '[source]\ntype = "stream"\n[source.stream]\nrules = [{ value = "" }, { tag = 1 }]\n'
+    problems = producer_problems(tmp_path, text, env={"TWITTER_BEARER_TOKEN": "t"})
+    assert problems == [
+        "source.stream.rules[0].value must be a non-empty string (got '')",
+        "source.stream.rules[1].value must be a non-empty string (got None)",
+    ]
+    text = '[source]\ntype = "stream"\n'
+    problems = producer_problems(tmp_path, text, env={"TWITTER_BEARER_TOKEN": "t"})
+    assert problems == ["source.stream.rules must list at least one rule when sync_rules is true"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "sinks must enable at least one of console, file, s3"),
+        ("[sinks.console]\nenabled = false", "sinks must enable at least one of console, file, s3"),
+        ('[sinks.console]\nformat = "xml"', "sinks.console.format must be one of text, json"),
+        ("[sinks.file]\nmax_bytes = 10", "sinks.file.max_bytes must be >= 1024 (got 10)"),
+        ("[sinks.file]\nbackup_count = 0", "sinks.file.backup_count must be >= 1 (got 0)"),
+        ("[sinks.s3]\nprefix = 'x'", "sinks.s3.bucket is required"),
+        ('[sinks.s3]\nbucket = "Bad_Bucket"', "sinks.s3.bucket must be an S3 bucket name"),
+        (
+            '[sinks.s3]\nbucket = "ok-bucket"\nendpoint_url = "localhost:5000"',
+            "sinks.s3.endpoint_url must be an http(s) URL (got 'localhost:5000')",
+        ),
+        (
+            '[sinks.console]\n[consumer]\nauto_offset_reset = "middle"',
+            "consumer.auto_offset_reset must be one of earliest, latest (got 'middle')",
+        ),
+        (
+            '[sinks.console]\n[consumer]\ndlq_topic = "twitter"',
+            "consumer.dlq_topic must differ from consumer.topic (got 'twitter')",
+        ),
+        (
+            "[sinks.console]\n[consumer]\nmax_poll_records = 0",
+            "consumer.max_poll_records must be >= 1 (got 0)",
+        ),
+        ("[sinks.console]\ncolour = true", "sinks.console.colour is not a known setting"),
+    ],
+)
+def test_consumer_bad_values(tmp_path: Path, text: str, expected: str) -> None:
+    problems = consumer_problems(tmp_path, text)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_producer_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[kafka\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_consumer_config(bad)
+
+
+@pytest.mark.parametrize("module", ["tweet_pipeline.producer", "tweet_pipeline.consumer"])
+def test_cli_exits_2_with_one_line_per_problem(tmp_path: Path, module: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[producer]\nacks = "banana"\n[consumer]\nmax_poll_records = 0\n[x]\n')
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--config", str(path)],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines and all(line.startswith("config error: ") for line in lines)
+    assert "config error: x is not a known setting" in lines
+    if module.endswith("producer"):
+        assert "config error: producer.acks must be one of 0, 1, all (got 'banana')" in lines
+
+
+def test_cli_check_accepts_a_valid_config(tmp_path: Path) -> None:
+    for script, example in (
+        ("tweet-producer", "producer.toml"),
+        ("tweet-consumer", "consumer.toml"),
+    ):
+        exe = Path(sys.executable).parent / script
+        result = subprocess.run(
+            [str(exe), "--config", str(EXAMPLES / example), "--check"],
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=60,
+            env={**os.environ, "TWITTER_BEARER_TOKEN": "t"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert "configuration is valid" in result.stderr

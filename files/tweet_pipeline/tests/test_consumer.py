@@ -1,0 +1,219 @@
+"""Consumer against a real broker: at-least-once across SIGKILL, DLQ, file sink, S3 sink (moto)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import signal
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+from kafka import KafkaConsumer, TopicPartition
+
+from tests.configs import consumer_toml
+from tests.conftest import (
+    Runner,
+    consume,
+    metric_value,
+    produce_raw,
+    run_cli,
+    sample_ids,
+    sample_lines,
+    scrape,
+    wait_for,
+    write_toml,
+)
+from tests.kafka_broker import KafkaBroker, free_port
+from tweet_pipeline.config import load_consumer_config
+from tweet_pipeline.consumer import ConsumerApp
+from tweet_pipeline.envelope import HEADER_ERROR, HEADER_SOURCE_OFFSET, header
+from tweet_pipeline.metrics import ConsumerMetrics
+
+
+def file_ids(path: Path) -> list[str]:
+    """Tweet ids in a JSON-lines sink file and its rotated siblings (oldest first)."""
+    files = sorted(path.parent.glob(path.name + ".*"), key=lambda p: -int(p.suffix[1:]))
+    ids: list[str] = []
+    for file in [*files, path]:
+        if file.exists():
+            data = file.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1]  # the writer may be mid-line
+            for line in complete.decode().splitlines():
+                if line.strip():
+                    ids.append(json.loads(line)["tweet"]["id"])
+    return ids
+
+
+def committed_equals_end(bootstrap: str, group: str, topic: str) -> bool:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(parts)
+        return bool(parts) and all(consumer.committed(tp) == ends[tp] for tp in parts)
+    finally:
+        consumer.close(autocommit=False)
+
+
+def test_at_least_once_across_sigkill(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    name = topic(partitions=3)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "out" / "tweets.jsonl"
+    port = free_port()
+    sinks = f'[sinks.file]\npath = "{out}"\nmax_bytes = 10000000\n'
+    config = write_toml(
+        tmp_path / "c.toml",
+        consumer_toml(
+            kafka.bootstrap,
+            name,
+            group,
+            sinks=sinks,
+            metrics_port=port,
+            extra="max_poll_records = 20",
+        ),
+    )
+    expected = sample_ids(1200)
+    feeder = threading.Thread(
+        target=produce_raw, args=(kafka.bootstrap, name, sample_lines(1200), 200), daemon=True
+    )
+    feeder.start()
+    first = run_cli("tweet_pipeline.consumer", config, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: out.exists() and len(file_ids(out)) >= 250, 60, "250 tweets written")
+        text = scrape(port)
+        assert metric_value(text, "tweet_consumer_consumed_total") > 0
+        metric_value(text, "tweet_consumer_lag")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        first.kill()
+    before_restart = len(file_ids(out))
+    assert before_restart < 1200, "the consumer must be killed mid-stream"
+    second = run_cli("tweet_pipeline.consumer", config, stderr=subprocess.PIPE)
+    try:
+        feeder.join(30)
+        wait_for(lambda: set(expected) <= set(file_ids(out)), 60, "every tweet written")
+        wait_for(lambda: committed_equals_end(kafka.bootstrap, group, name), 30, "offsets")
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=30)
+    finally:
+        second.kill()
+    assert second.returncode == 0, err.decode()[-2000:]
+    ids = file_ids(out)
+    assert set(ids) == set(expected)  # nothing missing; duplicates are allowed (at-least-once)
+    record = json.loads(out.read_text().splitlines()[-1])
+    assert set(record) == {"tweet", "kafka", "received_at", "consumed_at"}
+    assert {"topic", "partition", "offset", "timestamp", "key"} == set(record["kafka"])
+
+
+MALFORMED = [
+    b"this is not json",
+    b'{"text": "no id here"}',
+    b'{"id": "123", "lang": "en"}',
+    b"[1, 2, 3]",
+    b"\xff\xfe\x00binary",
+]
+
+
+def test_malformed_records_go_to_the_dlq_and_good_ones_keep_flowing(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    name = topic(partitions=1)
+    good = sample_lines(100)
+    values: list[bytes] = []
+    for index, line in enumerate(good):
+        values.append(line)
+        if index % 20 == 10:
+            values.append(MALFORMED[index // 20])
+    produce_raw(kafka.bootstrap, name, values)
+    out = tmp_path / "tweets.jsonl"
+    cfg = load_consumer_config(
+        write_toml(
+            tmp_path / "c.toml",
+            consumer_toml(kafka.bootstrap, name, "dlq-test", sinks=f'[sinks.file]\npath = "{out}"'),
+        )
+    )
+    metrics = ConsumerMetrics()
+    runner = Runner(ConsumerApp(cfg, metrics))
+    try:
+        wait_for(lambda: out.exists() and len(file_ids(out)) >= 100, 30, "100 good tweets")
+        wait_for(lambda: metrics.dead_lettered._value.get() >= 5, 10, "5 dead letters")
+    finally:
+        assert runner.stop() == 0
+    assert file_ids(out) == sample_ids(100)
+    dead = consume(kafka.bootstrap, f"{name}.dlq", 5)
+    assert len(dead) == 5
+    offsets = [i for i, v in enumerate(values) if v in MALFORMED]
+    for record, offset, raw in zip(dead, offsets, MALFORMED, strict=True):
+        envelope = json.loads(record.value)
+        assert envelope["source"] == {
+            "topic": name,
+            "partition": 0,
+            "offset": offset,
+            "timestamp": envelope["source"]["timestamp"],
+        }
+        assert envelope["error"]
+        assert header(record.headers, HEADER_ERROR) == envelope["error"].encode()
+        assert header(record.headers, HEADER_SOURCE_OFFSET) == str(offset).encode()
+        kept = envelope.get("value_text", "").encode() or base64.b64decode(envelope["value_b64"])
+        assert kept == raw
+    errors = [json.loads(r.value)["error"] for r in dead]
+    assert errors[0].startswith("not JSON")
+    assert errors[1] == "missing field 'id'"
+    assert errors[2] == "missing field 'text'"
+    assert errors[3] == "not a JSON object: list"
+    assert metrics.lag.labels(name, "0")._value.get() == 0
+    assert committed_equals_end(kafka.bootstrap, "dlq-test", name)
+
+
+def test_s3_sink_batches_objects_by_date_prefix_and_survives_a_missing_bucket(
+    kafka: KafkaBroker,
+    topic: Callable[..., str],
+    tmp_path: Path,
+    moto_server: str,
+    aws_env: dict[str, str],
+) -> None:
+    name = topic(partitions=2)
+    bucket = f"tweets-{uuid.uuid4().hex[:8]}"
+    produce_raw(kafka.bootstrap, name, sample_lines(300))
+    sinks = f"""
+[sinks.s3]
+bucket = "{bucket}"
+prefix = "raw/tweets/"
+endpoint_url = "{moto_server}"
+region = "us-east-1"
+"""
+    cfg = load_consumer_config(
+        write_toml(tmp_path / "c.toml", consumer_toml(kafka.bootstrap, name, "s3", sinks=sinks))
+    )
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    metrics = ConsumerMetrics()
+    runner = Runner(ConsumerApp(cfg, metrics))
+    try:
+        # The bucket does not exist yet: uploads fail, the consumer rewinds and retries.
+        wait_for(lambda: metrics.sink_errors.labels("s3")._value.get() >= 1, 30, "an S3 error")
+        assert metrics.commits._value.get() == 0
+        s3.create_bucket(Bucket=bucket)
+
+        def all_ids() -> set[str]:
+            ids: set[str] = set()
+            for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                ids |= {json.loads(line)["tweet"]["id"] for line in body.splitlines()}
+            return ids
+
+        wait_for(lambda: all_ids() >= set(sample_ids(300)), 60, "every tweet in S3")
+        wait_for(lambda: committed_equals_end(kafka.bootstrap, "s3", name), 30, "offsets")
+    finally:
+        assert runner.stop() == 0
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert len(keys) >= 300 // 50  # batched: commit_max_records = 50 per object at most
+    pattern = r"^raw/tweets/\d{4}/\d{2}/\d{2}/\d{2}/\d{8}T\d{12}-[0-9a-f]{12}\.jsonl$"
+    assert all(re.match(pattern, k) for k in keys), keys
+    assert all_ids() == set(sample_ids(300))

@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""Writes COUNT tweets (X API v2 objects) with unique ids under MARKER to OUT, as NDJSON."""
+
+import json
+import sys
+
+marker, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(out, "w", encoding="utf-8") as f:
+    for i in range(count):
+        tweet = {
+            "id": f"{marker}-{i:06d}",
+            "text": f"verify tweet {i} of {count} #kafka",
+            "author_id": "42",
+            "created_at": "2026-11-26T00:00:00.000Z",
+            "lang": "en",
+        }
+        f.write(json.dumps(tweet) + "\n")

@@ -80,6 +80,18 @@ def test_file_sink_rotates_by_size_and_keeps_n_files(tmp_path: Path) -> None:
     assert json.loads(path.read_text().splitlines()[-1])["tweet"]["id"] == "100"
 
 
+@pytest.mark.parametrize("tail", [b'{"tweet": {"id": "torn', b"no newline at all"])
+def test_file_sink_cuts_a_line_torn_by_a_crash(tmp_path: Path, tail: bytes) -> None:
+    path = tmp_path / "tweets.jsonl"
+    whole = (json.dumps(record(1)) + "\n").encode() if tail.startswith(b"{") else b""
+    path.write_bytes(whole + tail)
+    sink = JsonLinesFileSink(FileSinkConfig(path=path, max_bytes=10_000, backup_count=1))
+    sink.write(record(2))
+    sink.close()
+    ids = [json.loads(line)["tweet"]["id"] for line in path.read_text().splitlines()]
+    assert ids == (["1", "2"] if whole else ["2"])
+
+
 def test_console_sink_prints_one_line_per_tweet() -> None:
     out = io.StringIO()
     sink = ConsoleSink(ConsoleSinkConfig(format="text"), stream=out)

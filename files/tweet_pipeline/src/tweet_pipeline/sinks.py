@@ -75,8 +75,38 @@ class JsonLinesFileSink:
         self.config = config
         self.path = config.path
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._drop_torn_tail()
         self._fh = self.path.open("ab")
         self._size = self._fh.tell()
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a last line left half-written by a crash (SIGKILL, power loss).
+
+        Its records were never committed (offsets are committed after a flush), so Kafka delivers
+        them again: cutting the torn bytes loses nothing and keeps every line valid JSON.
+        """
+        if not self.path.exists():
+            return
+        with self.path.open("r+b") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            keep = 0
+            block = 65536
+            end = size
+            while end > 0:
+                start = max(0, end - block)
+                fh.seek(start)
+                chunk = fh.read(end - start)
+                newline = chunk.rfind(b"\n")
+                if newline >= 0:
+                    keep = start + newline + 1
+                    break
+                end = start
+            fh.truncate(keep)
 
     def _rotate(self) -> None:
         self.flush()

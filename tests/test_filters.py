@@ -1,4 +1,4 @@
-"""The to_toml filter writes what tomllib (the apps' parser) reads back unchanged."""
+"""The filter plugins: to_toml (read back unchanged by tomllib, the apps' parser), host_addresses."""
 
 from __future__ import annotations
 
@@ -40,3 +40,13 @@ def test_refuses_what_toml_cannot_hold() -> None:
         toml_filter.to_toml({"a": {"x": float("nan")}})
     with pytest.raises(Exception, match="to_toml"):
         toml_filter.to_toml(["not", "a", "mapping"])
+
+
+def test_host_addresses_prefer_pipeline_host_address() -> None:
+    spec = importlib.util.spec_from_file_location("pipeline_filter", ROOT / "plugins" / "filter" / "pipeline.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    hostvars = {"kafka1": {}, "kafka2": {"pipeline_host_address": "10.0.2.15"}}
+    assert module.host_addresses(["kafka1", "kafka2"], hostvars) == ["kafka1", "10.0.2.15"]
+    assert module.host_addresses(["kafka2"], hostvars, 9092) == ["10.0.2.15:9092"]

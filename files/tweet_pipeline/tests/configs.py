@@ -16,6 +16,7 @@ def producer_toml(
     metrics_port: int | None = None,
     extra_producer: str = "",
     source: str = "",
+    extra_spool: str = "",
 ) -> str:
     replay_path = f'path = "{replay}"' if replay else ""
     metrics = (
@@ -48,6 +49,7 @@ max_block_ms = 2000
 {source}
 [spool]
 path = "{spool}"
+{extra_spool}
 
 {metrics}
 """

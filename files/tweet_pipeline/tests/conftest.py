@@ -34,13 +34,18 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 
 @pytest.fixture
 def topic(kafka: KafkaBroker) -> Callable[..., str]:
-    """Create a fresh topic: topic(partitions=1) -> name."""
+    """Create a fresh topic: topic(partitions=1, configs={...}, name=None) -> name."""
 
-    def make(partitions: int = 1, prefix: str = "t") -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    def make(
+        partitions: int = 1,
+        prefix: str = "t",
+        configs: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> str:
+        name = name or f"{prefix}-{uuid.uuid4().hex[:10]}"
         admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
         try:
-            admin.create_topics([NewTopic(name, partitions, 1)])
+            admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs or {})])
         finally:
             admin.close()
         return name

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from tweet_pipeline.config import load_consumer_config, load_producer_config
-from tweet_pipeline.settings import ConfigError
+from tweet_pipeline.settings import ConfigError, Table
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -36,9 +37,14 @@ def test_example_configs_load(tmp_path: Path) -> None:
     assert producer.source == "stream"
     assert producer.stream is not None and producer.stream.bearer_token == "t"
     assert producer.producer.acks == "all" and producer.producer.compression == "gzip"
+    assert producer.stream.api_base_url == "https://api.twitter.com"
+    assert producer.producer.dlq_topic == "twitter.dlq"
+    assert producer.producer.max_request_size == 1_048_576
+    assert (producer.spool.max_records, producer.spool.max_bytes) == (1_000_000, 1_073_741_824)
     consumer = load_consumer_config(EXAMPLES / "consumer.toml")
     assert consumer.console and consumer.file and consumer.s3
     assert consumer.consumer.dlq_topic == "twitter.dlq"
+    assert consumer.consumer.retry_backoff_max_s == 30.0
 
 
 def test_defaults_for_a_minimal_replay_config(tmp_path: Path) -> None:
@@ -83,6 +89,10 @@ def test_defaults_for_a_minimal_replay_config(tmp_path: Path) -> None:
         ("[source.replay]\nrate = -3", "source.replay.rate must be >= 0.0 (got -3.0)"),
         ('[spool]\nfsync = "sometimes"', "spool.fsync must be one of always, normal"),
         ("[producer]\nlinger = 5", "producer.linger is not a known setting"),
+        ('[producer]\ndlq_topic = "twitter"', "producer.dlq_topic must differ from producer"),
+        ("[producer]\nmax_request_size = 100", "producer.max_request_size must be >= 16384"),
+        ("[spool]\nmax_records = 0", "spool.max_records must be >= 1 (got 0)"),
+        ("[spool]\nmax_bytes = -1", "spool.max_bytes must be >= 0 (got -1)"),
         ('kafka = "x"', "kafka must be a table (got 'x')"),
     ],
 )
@@ -132,6 +142,90 @@ def test_bearer_token_file(tmp_path: Path) -> None:
     assert problems[0].startswith("source.stream.bearer_token_file cannot be read")
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o400, 0o440])
+def test_bearer_token_file_for_the_service_user_only(tmp_path: Path, mode: int) -> None:
+    """The deployment: a root-owned 0640 file (group = service user), no environment."""
+    secret = tmp_path / "x-bearer-token"
+    secret.write_text("file-token\n")
+    secret.chmod(mode)
+    path = tmp_path / "p.toml"
+    path.write_text(STREAM + f'bearer_token_env = ""\nbearer_token_file = "{secret}"\n')
+    cfg = load_producer_config(path, env={"TWITTER_BEARER_TOKEN": "from-env"})
+    assert cfg.stream is not None and cfg.stream.bearer_token == "file-token"
+    assert cfg.secrets() == ["file-token"]
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o641, 0o602])
+def test_bearer_token_file_accessible_by_others_is_refused(tmp_path: Path, mode: int) -> None:
+    secret = tmp_path / "x-bearer-token"
+    secret.write_text("file-token\n")
+    secret.chmod(mode)
+    problems = producer_problems(
+        tmp_path, STREAM + f'bearer_token_env = ""\nbearer_token_file = "{secret}"\n'
+    )
+    assert problems == [
+        f"source.stream.bearer_token_file must not be accessible by others "
+        f"(mode {mode:o}: '{secret}')"
+    ]
+
+
+def test_empty_bearer_token_env_never_reads_the_environment(tmp_path: Path) -> None:
+    problems = producer_problems(
+        tmp_path, STREAM + 'bearer_token_env = ""\n', env={"TWITTER_BEARER_TOKEN": "t"}
+    )
+    assert problems == [
+        "source.stream.bearer_token_file: no bearer token: source.stream.bearer_token_file"
+    ]
+
+
+def test_bad_tokens_are_refused_without_being_shown(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("two words-secret\n")
+    secret.chmod(0o600)
+    text = STREAM + f'bearer_token_env = ""\nbearer_token_file = "{secret}"\n'
+    problems = producer_problems(tmp_path, text)
+    assert problems == [
+        f"source.stream.bearer_token_file must hold one token on one line, without spaces "
+        f"('{secret}')"
+    ]
+    secret.write_text("")
+    assert producer_problems(tmp_path, text) == [
+        f"source.stream.bearer_token_file is empty ('{secret}')"
+    ]
+    pasted = STREAM + 'bearer_token_env = "AAAA%2Bpasted-token"\n'
+    problems = producer_problems(tmp_path, pasted)
+    assert "source.stream.bearer_token_env must be an environment variable name or empty" in (
+        problems
+    )
+    assert not any("pasted" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://x-api-double:8080/", "http://x-api-double:8080"),
+        ("https://gateway.example.com/x-api/", "https://gateway.example.com/x-api"),
+    ],
+)
+def test_api_base_url(tmp_path: Path, url: str, expected: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(STREAM + f'api_base_url = "{url}"\n')
+    cfg = load_producer_config(path, env={"TWITTER_BEARER_TOKEN": "t"})
+    assert cfg.stream is not None and cfg.stream.api_base_url == expected
+
+
+@pytest.mark.parametrize("url", ["localhost:8080", "ftp://h", "http://h/x?y=1", "http://"])
+def test_api_base_url_must_be_an_http_url(tmp_path: Path, url: str) -> None:
+    problems = producer_problems(
+        tmp_path, STREAM + f'api_base_url = "{url}"\n', env={"TWITTER_BEARER_TOKEN": "t"}
+    )
+    assert problems == [
+        f"source.stream.api_base_url must be an http(s) URL without query, e.g. "
+        f"http://127.0.0.1:8080 (got '{url}')"
+    ]
+
+
 def test_stream_rules_are_validated(tmp_path: Path) -> None:
     text = '[source]\ntype = "stream"\n[source.stream]\nrules = [{ value = "" }, { tag = 1 }]\n'
     problems = producer_problems(tmp_path, text, env={"TWITTER_BEARER_TOKEN": "t"})
@@ -171,6 +265,10 @@ def test_stream_rules_are_validated(tmp_path: Path) -> None:
             "consumer.max_poll_records must be >= 1 (got 0)",
         ),
         ("[sinks.console]\ncolour = true", "sinks.console.colour is not a known setting"),
+        (
+            "[sinks.console]\n[consumer]\nretry_backoff_max_s = -1",
+            "consumer.retry_backoff_max_s must be >= 0.0 (got -1.0)",
+        ),
     ],
 )
 def test_consumer_bad_values(tmp_path: Path, text: str, expected: str) -> None:
@@ -223,3 +321,79 @@ def test_cli_check_accepts_a_valid_config(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert "configuration is valid" in result.stderr
+
+
+def test_cli_check_reads_the_token_file_and_never_prints_it(tmp_path: Path) -> None:
+    """`tweet-producer --check` as the deployment runs it (as root, token in a 0640 file)."""
+    secret = tmp_path / "x-bearer-token"
+    secret.write_text("AAAA%2Bcheck-token%3D\n")
+    path = tmp_path / "p.toml"
+    path.write_text(
+        STREAM + f'bearer_token_env = ""\nbearer_token_file = "{secret}"\n[spool]\npath = "s.db"\n'
+    )
+    exe = Path(sys.executable).parent / "tweet-producer"
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(exe), "--config", str(path), "--check"],
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=60,
+            env={"PATH": os.environ["PATH"], "TWITTER_BEARER_TOKEN": "ignored"},
+        )
+
+    for mode, status in ((0o640, 0), (0o600, 0), (0o644, 2)):
+        secret.chmod(mode)
+        result = check()
+        assert result.returncode == status, result.stderr
+        assert "check-token" not in result.stdout + result.stderr
+    assert "must not be accessible by others" in result.stderr
+    secret.unlink()
+    result = check()
+    assert result.returncode == 2 and "bearer_token_file cannot be read" in result.stderr
+
+
+def _leaves(data: dict[str, object], prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        names |= _leaves(value, name + ".") if isinstance(value, dict) else {name}
+    return names
+
+
+@pytest.mark.parametrize(
+    ("example", "variant"),
+    [("producer.toml", ""), ("producer.toml", "replay"), ("consumer.toml", "")],
+)
+def test_examples_list_every_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example: str, variant: str
+) -> None:
+    """Every setting the loader reads is in the example (so the README's reference is whole)."""
+    text = (EXAMPLES / example).read_text()
+    if variant:
+        text = text.replace('type = "stream"', f'type = "{variant}"', 1)
+    path = tmp_path / example
+    path.write_text(text)
+    read: set[str] = set()
+    tables: set[str] = set()
+    get, table = Table._get, Table.table
+
+    def recording_get(self: Table, key: str) -> object:
+        read.add(self.name(key))
+        return get(self, key)
+
+    def recording_table(self: Table, key: str) -> Table:
+        tables.add(self.name(key))
+        return table(self, key)
+
+    monkeypatch.setattr(Table, "_get", recording_get)
+    monkeypatch.setattr(Table, "table", recording_table)
+    if example.startswith("producer"):
+        load_producer_config(path, env={"TWITTER_BEARER_TOKEN": "t"})
+    else:
+        load_consumer_config(path)
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    missing = sorted(read - tables - _leaves(data))
+    assert not missing, f"{example} lacks {missing}"

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import random
 import re
 import signal
+import string
 import subprocess
 import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from tests.configs import consumer_toml
 from tests.conftest import (
@@ -33,6 +38,7 @@ from tweet_pipeline.config import load_consumer_config
 from tweet_pipeline.consumer import ConsumerApp
 from tweet_pipeline.envelope import HEADER_ERROR, HEADER_SOURCE_OFFSET, header
 from tweet_pipeline.metrics import ConsumerMetrics
+from tweet_pipeline.sinks import JsonLinesFileSink, S3Sink, Sink
 
 
 def file_ids(path: Path) -> list[str]:
@@ -196,7 +202,7 @@ region = "us-east-1"
     metrics = ConsumerMetrics()
     runner = Runner(ConsumerApp(cfg, metrics))
     try:
-        # The bucket does not exist yet: uploads fail, the consumer rewinds and retries.
+        # The bucket does not exist yet: uploads fail, the consumer pauses and retries S3.
         wait_for(lambda: metrics.sink_errors.labels("s3")._value.get() >= 1, 30, "an S3 error")
         assert metrics.commits._value.get() == 0
         s3.create_bucket(Bucket=bucket)
@@ -217,3 +223,194 @@ region = "us-east-1"
     pattern = r"^raw/tweets/\d{4}/\d{2}/\d{2}/\d{2}/\d{8}T\d{12}-[0-9a-f]{12}\.jsonl$"
     assert all(re.match(pattern, k) for k in keys), keys
     assert all_ids() == set(sample_ids(300))
+
+
+class FlakySink:
+    """Wraps a sink; its first `failures` flushes raise (an S3 outage)."""
+
+    def __init__(self, inner: Sink, failures: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.failures = failures
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.inner.write(record)
+
+    def flush(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError(f"{self.name} is down")
+        self.inner.flush()
+
+    def discard(self) -> None:
+        self.inner.discard()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def s3_ids(s3: Any, bucket: str) -> list[str]:
+    ids: list[str] = []
+    for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+        ids += [json.loads(line)["tweet"]["id"] for line in body.splitlines()]
+    return ids
+
+
+def test_a_failing_s3_sink_is_retried_alone_without_duplicating_into_the_file(
+    kafka: KafkaBroker,
+    topic: Callable[..., str],
+    tmp_path: Path,
+    moto_server: str,
+    aws_env: dict[str, str],
+) -> None:
+    name = topic(partitions=1)
+    bucket = f"tweets-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    produce_raw(kafka.bootstrap, name, sample_lines(150))
+    out = tmp_path / "tweets.jsonl"
+    sinks = f'[sinks.file]\npath = "{out}"\n[sinks.s3]\nbucket = "{bucket}"\n'
+    sinks += f'endpoint_url = "{moto_server}"\n'
+    cfg = load_consumer_config(
+        write_toml(tmp_path / "c.toml", consumer_toml(kafka.bootstrap, name, "flaky", sinks=sinks))
+    )
+    assert cfg.file is not None and cfg.s3 is not None
+    metrics = ConsumerMetrics()
+    file_sink = JsonLinesFileSink(cfg.file)
+    app = ConsumerApp(cfg, metrics, sinks=[file_sink, FlakySink(S3Sink(cfg.s3), failures=3)])
+    runner = Runner(app)
+    try:
+        wait_for(lambda: metrics.sink_errors.labels("s3")._value.get() >= 1, 30, "an S3 error")
+        wait_for(lambda: metrics.paused._value.get() == 1, 10, "consumption paused")
+        wait_for(lambda: len(s3_ids(s3, bucket)) >= 150, 60, "every tweet in S3")
+        wait_for(lambda: committed_equals_end(kafka.bootstrap, "flaky", name), 30, "offsets")
+    finally:
+        assert runner.stop() == 0
+    assert file_ids(out) == sample_ids(150)  # each record exactly once, in order
+    assert sorted(s3_ids(s3, bucket)) == sorted(sample_ids(150))
+    assert metrics.sink_errors.labels("s3")._value.get() == 3
+    assert (
+        metrics.registry.get_sample_value("tweet_consumer_sink_errors_total", {"sink": "file"})
+        is None
+    )
+    assert metrics.written.labels("file")._value.get() == 150
+    assert metrics.paused._value.get() == 0
+
+
+def committed_offset(bootstrap: str, group: str, topic: str) -> int | None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    try:
+        return consumer.committed(TopicPartition(topic, 0))  # type: ignore[no-any-return]
+    finally:
+        consumer.close(autocommit=False)
+
+
+def test_dlq_failures_are_retried_without_crashing_or_committing_past_the_record(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    name = topic(partitions=1)
+    good = sample_lines(60)
+    produce_raw(kafka.bootstrap, name, [*good[:30], b"not json at all", *good[30:]])
+    out = tmp_path / "tweets.jsonl"
+    cfg = load_consumer_config(
+        write_toml(
+            tmp_path / "c.toml",
+            consumer_toml(kafka.bootstrap, name, "dlq-down", sinks=f'[sinks.file]\npath = "{out}"'),
+        )
+    )
+    failures = [5]  # retried after 0.2, 0.4, 0.8, 1.6 and 3.2 s
+
+    class FlakyDlq:
+        def __init__(self) -> None:
+            self.real = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+
+        def send(self, *args: Any, **kwargs: Any) -> Any:
+            if failures[0]:
+                failures[0] -= 1
+                raise KafkaTimeoutError("DLQ metadata not available")
+            return self.real.send(*args, **kwargs)
+
+        def flush(self, timeout: float | None = None) -> None:
+            self.real.flush(timeout)
+
+        def close(self, timeout: float | None = None) -> None:
+            self.real.close(timeout)
+
+    metrics = ConsumerMetrics()
+    runner = Runner(ConsumerApp(cfg, metrics, dlq_factory=FlakyDlq))
+    try:
+        wait_for(lambda: metrics.errors.labels("dlq")._value.get() >= 2, 30, "DLQ failures")
+        committed = committed_offset(kafka.bootstrap, "dlq-down", name)
+        assert metrics.paused._value.get() == 1  # ... so `committed` was read while failing
+        assert committed is None or committed <= 30  # never past the malformed record
+        wait_for(lambda: committed_equals_end(kafka.bootstrap, "dlq-down", name), 60, "offsets")
+    finally:
+        assert runner.stop() == 0  # it never crashed
+    (dead,) = consume(kafka.bootstrap, f"{name}.dlq", 1)
+    assert json.loads(dead.value)["source"]["offset"] == 30
+    assert file_ids(out) == sample_ids(60)  # every good record exactly once
+    assert metrics.errors.labels("dlq")._value.get() == 5
+    assert metrics.dead_lettered._value.get() == 1
+    assert metrics.paused._value.get() == 0
+
+
+def test_an_oversized_dead_letter_is_cut_to_fit(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    name = topic(partitions=1)
+    huge = b"\xff" + os.urandom(900_000)  # not UTF-8: base64 would make it 1.2 MB
+    good = sample_lines(20)
+    produce_raw(kafka.bootstrap, name, [*good[:10], huge, *good[10:]])
+    out = tmp_path / "tweets.jsonl"
+    cfg = load_consumer_config(
+        write_toml(
+            tmp_path / "c.toml",
+            consumer_toml(kafka.bootstrap, name, "huge", sinks=f'[sinks.file]\npath = "{out}"'),
+        )
+    )
+    metrics = ConsumerMetrics()
+    runner = Runner(ConsumerApp(cfg, metrics))
+    try:
+        wait_for(lambda: committed_equals_end(kafka.bootstrap, "huge", name), 60, "offsets")
+    finally:
+        assert runner.stop() == 0
+    (dead,) = consume(kafka.bootstrap, f"{name}.dlq", 1)
+    assert len(dead.value) <= 1_048_576 - 4096
+    envelope = json.loads(dead.value)
+    assert envelope["truncated"] is True and envelope["value_bytes"] == len(huge)
+    kept = base64.b64decode(envelope["value_b64"])
+    assert len(kept) > 500_000 and huge.startswith(kept)
+    assert envelope["source"]["offset"] == 10 and envelope["error"].startswith("not JSON")
+    assert file_ids(out) == sample_ids(20)
+
+
+def test_a_dlq_that_refuses_the_size_gets_a_minimal_envelope(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    name = topic(partitions=1)
+    topic(name=f"{name}.dlq", configs={"max.message.bytes": "2000"})
+    rng = random.Random(3)
+    noise = "".join(rng.choice(string.ascii_letters) for _ in range(20_000)).encode()
+    good = sample_lines(20)
+    produce_raw(kafka.bootstrap, name, [*good[:5], noise, *good[5:]])
+    out = tmp_path / "tweets.jsonl"
+    cfg = load_consumer_config(
+        write_toml(
+            tmp_path / "c.toml",
+            consumer_toml(kafka.bootstrap, name, "small", sinks=f'[sinks.file]\npath = "{out}"'),
+        )
+    )
+    metrics = ConsumerMetrics()
+    runner = Runner(ConsumerApp(cfg, metrics))
+    try:
+        wait_for(lambda: committed_equals_end(kafka.bootstrap, "small", name), 60, "offsets")
+    finally:
+        assert runner.stop() == 0
+    (dead,) = consume(kafka.bootstrap, f"{name}.dlq", 1)
+    envelope = json.loads(dead.value)
+    assert "value_text" not in envelope and "value_b64" not in envelope
+    assert envelope["truncated"] is True and envelope["value_bytes"] == 20_000
+    assert envelope["source"]["offset"] == 5 and envelope["error"].startswith("not JSON")
+    assert metrics.errors.labels("dlq")._value.get() >= 1
+    assert file_ids(out) == sample_ids(20)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sqlite3
+import string
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.configs import producer_toml
 from tests.conftest import (
@@ -191,3 +195,149 @@ def test_sigterm_while_kafka_is_down_keeps_the_spool_and_a_restart_drains_it(
     records = consume(kafka.bootstrap, name, len(kept))
     assert first_occurrences([r.key.decode() for r in records]) == kept
     assert spool_rows(spool) == []
+
+
+def big_tweet(line: bytes, size: int, seed: int = 7) -> bytes:
+    """The tweet of `line` with a `size`-character random (incompressible) text."""
+    tweet = json.loads(line)
+    rng = random.Random(seed)
+    tweet["text"] = "".join(rng.choice(string.ascii_letters) for _ in range(size))
+    return json.dumps(tweet).encode()
+
+
+def replay_file(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_a_record_over_max_request_size_is_dead_lettered(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    name, dlq = topic(), topic(prefix="dlq")
+    lines = sample_lines(20)
+    lines[9] = big_tweet(lines[9], 40_000)
+    big_id = json.loads(lines[9])["id"]
+    cfg = load_producer_config(
+        write_toml(
+            tmp_path / "p.toml",
+            producer_toml(
+                kafka.bootstrap,
+                name,
+                tmp_path / "s.db",
+                replay=replay_file(tmp_path / "in.ndjson", lines),
+                extra_producer=f'max_request_size = 16384\ndlq_topic = "{dlq}"',
+            ),
+        )
+    )
+    metrics = ProducerMetrics()
+    assert Runner(ProducerApp(cfg, metrics)).join(60) == 0
+
+    good = [i for i in sample_ids(20) if i != big_id]
+    assert first_occurrences([r.key.decode() for r in consume(kafka.bootstrap, name, 19)]) == good
+    (dead,) = consume(kafka.bootstrap, dlq, 1)
+    assert len(dead.value) <= 16384 - 4096
+    envelope = json.loads(dead.value)
+    assert envelope["id"] == big_id and dead.key.decode() == big_id
+    assert envelope["reason"] == "too_large" and "max_request_size" in envelope["error"]
+    assert envelope["truncated"] is True and envelope["value_bytes"] == len(lines[9])
+    assert lines[9].decode().startswith(envelope["value_text"])
+    assert envelope["source"]["topic"] == name and envelope["source"]["origin"] == "replay"
+    assert header(dead.headers, "x-dead-letter-stage") == b"producer"
+    assert metrics.dead_lettered.labels("too_large")._value.get() == 1
+    assert metrics.published._value.get() == 19
+    assert spool_rows(tmp_path / "s.db") == []
+
+
+def test_a_record_the_broker_refuses_is_dead_lettered_after_a_lone_retry(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    name = topic(configs={"max.message.bytes": "6000"})  # gzip: the compressed batch counts
+    dlq = topic(prefix="dlq")
+    lines = sample_lines(40)
+    lines[20] = big_tweet(lines[20], 30_000)
+    big_id = json.loads(lines[20])["id"]
+    cfg = load_producer_config(
+        write_toml(
+            tmp_path / "p.toml",
+            producer_toml(
+                kafka.bootstrap,
+                name,
+                tmp_path / "s.db",
+                replay=replay_file(tmp_path / "in.ndjson", lines),
+                extra_producer=f'dlq_topic = "{dlq}"',
+            ),
+        )
+    )
+    metrics = ProducerMetrics()
+    assert Runner(ProducerApp(cfg, metrics)).join(60) == 0
+
+    good = [i for i in sample_ids(40) if i != big_id]
+    assert first_occurrences([r.key.decode() for r in consume(kafka.bootstrap, name, 39)]) == good
+    (dead,) = consume(kafka.bootstrap, dlq, 1)
+    envelope = json.loads(dead.value)
+    assert envelope["id"] == big_id and envelope["reason"] == "too_large"
+    assert envelope["truncated"] is False and envelope["value_text"].encode() == lines[20]
+    assert metrics.dead_lettered.labels("too_large")._value.get() == 1
+    assert metrics.errors.labels("publish")._value.get() >= 2  # refused, then refused alone
+    assert spool_rows(tmp_path / "s.db") == []
+
+
+class ExplodingProducer:
+    """A Kafka producer whose send() fails with an unexpected error."""
+
+    def send(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+
+@pytest.mark.parametrize("failure", ["kafka client", "spool"])
+def test_a_dead_publisher_ends_the_producer_with_status_1(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path, failure: str
+) -> None:
+    cfg = load_producer_config(
+        write_toml(
+            tmp_path / "p.toml",
+            producer_toml(kafka.bootstrap, topic(), tmp_path / "s.db", rate=100, loop=True),
+        )
+    )
+    metrics = ProducerMetrics()
+    if failure == "kafka client":
+        app = ProducerApp(cfg, metrics, producer_factory=ExplodingProducer)
+    else:
+        app = ProducerApp(cfg, metrics)
+
+        def corrupt(limit: int, after_seq: int = 0) -> list[object]:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+
+        app.spool.peek = corrupt  # type: ignore[method-assign]
+    assert Runner(app).join(30) == 1  # a looping replay would otherwise run forever
+    assert metrics.errors.labels("publisher")._value.get() == 1
+    kept = spool_rows(tmp_path / "s.db")
+    assert kept == sample_ids(len(kept))  # what was taken stays spooled for the restart
+
+
+def test_a_full_spool_makes_the_replay_wait(tmp_path: Path) -> None:
+    dead = f"127.0.0.1:{free_port()}"  # Kafka unreachable: nothing leaves the spool
+    cfg = load_producer_config(
+        write_toml(
+            tmp_path / "p.toml",
+            producer_toml(dead, "t", tmp_path / "s.db", extra_spool="max_records = 50"),
+        )
+    )
+    metrics = ProducerMetrics()
+    runner = Runner(ProducerApp(cfg, metrics))
+    full = "tweet_producer_spool_full"
+    wait_for(lambda: metrics.registry.get_sample_value(full) == 1, 30, "the spool to be full")
+    assert runner.thread.is_alive()  # the replay waits: it neither finishes nor drops
+    assert runner.stop(15) == 0
+    assert spool_rows(tmp_path / "s.db") == sample_ids(50)
+    assert metrics.spooled._value.get() == 50
+    rejected = metrics.registry.get_sample_value(
+        "tweet_producer_spool_rejected_total", {"reason": "max_records"}
+    )
+    assert rejected is None  # nothing refused in replay mode

@@ -12,11 +12,19 @@ from types import FrameType
 from typing import Protocol, TypeVar
 
 from tweet_pipeline import __version__
+from tweet_pipeline.logs import setup_logging
 from tweet_pipeline.settings import ConfigError
 
 EXIT_CONFIG = 2
 
-C = TypeVar("C")
+
+class Config(Protocol):
+    def secrets(self) -> list[str]:
+        """Secret values loaded with the configuration (redacted from every log line)."""
+        ...
+
+
+C = TypeVar("C", bound=Config)
 
 
 class App(Protocol):
@@ -48,18 +56,14 @@ def main(
     build: Callable[[C], App],
 ) -> int:
     args = parse_args(prog, description, argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    redactor = setup_logging(args.log_level)
     try:
         config = load(args.config)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    redactor.add(*config.secrets())
     if args.check:
         print(f"{args.config}: configuration is valid", file=sys.stderr)
         return 0

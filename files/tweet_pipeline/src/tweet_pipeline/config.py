@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tweet_pipeline.credentials import bearer_token
 from tweet_pipeline.settings import (
     ConfigError,
     Table,
@@ -23,10 +23,12 @@ from tweet_pipeline.settings import (
     topic_name,
 )
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+_BASE_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 _FIELD = re.compile(r"^[a-z_.]+$")
+
+X_API_BASE_URL = "https://api.twitter.com"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class StreamConfig:
     backoff_http_initial_s: float = 5.0
     backoff_http_max_s: float = 320.0
     backoff_rate_limit_initial_s: float = 60.0
+    api_base_url: str = X_API_BASE_URL
 
 
 @dataclass(frozen=True)
@@ -95,12 +98,16 @@ class ProducerSettings:
     retry_backoff_s: float = 1.0
     retry_backoff_max_s: float = 30.0
     shutdown_timeout_s: float = 10.0
+    dlq_topic: str = "twitter.dlq"
+    max_request_size: int = 1_048_576
 
 
 @dataclass(frozen=True)
 class SpoolConfig:
     path: Path
     fsync: Literal["always", "normal"] = "always"
+    max_records: int = 1_000_000
+    max_bytes: int = 1_073_741_824  # 0: no byte limit
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,9 @@ class ProducerConfig:
     replay: ReplayConfig | None
     spool: SpoolConfig
     metrics: MetricsConfig
+
+    def secrets(self) -> list[str]:
+        return [self.stream.bearer_token] if self.stream and self.stream.bearer_token else []
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,7 @@ class ConsumerSettings:
     lag_interval_s: float = 10.0
     retry_backoff_s: float = 1.0
     session_timeout_ms: int = 10_000
+    retry_backoff_max_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,9 @@ class ConsumerConfig:
     file: FileSinkConfig | None
     s3: S3SinkConfig | None
     metrics: MetricsConfig
+
+    def secrets(self) -> list[str]:
+        return []  # S3 credentials come from the AWS chain, never from this file
 
 
 def _kafka(table: Table, client_id: str) -> KafkaConfig:
@@ -190,39 +204,18 @@ def _acks(table: Table) -> Literal[0, 1, "all"]:
     return "all"
 
 
-def _secret_from_file(table: Table, key: str, path: str) -> str | None:
-    file = Path(path)
-    try:
-        mode = file.stat().st_mode
-        text = file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        table.error(key, f"cannot be read ({exc.strerror}: {path!r})")
-        return None
-    if mode & stat.S_IRWXO:
-        table.error(key, f"must not be accessible by others (mode {mode & 0o777:o}: {path!r})")
-        return None
-    if not text:
-        table.error(key, f"is empty ({path!r})")
-        return None
-    return text
+def _base_url(table: Table) -> str:
+    url = table.string(
+        "api_base_url",
+        X_API_BASE_URL,
+        pattern=_BASE_URL,
+        hint="an http(s) URL without query, e.g. http://127.0.0.1:8080",
+    )
+    return url.rstrip("/")
 
 
 def _stream(table: Table, env: Mapping[str, str]) -> StreamConfig:
-    env_name = table.string(
-        "bearer_token_env",
-        "TWITTER_BEARER_TOKEN",
-        pattern=_ENV_NAME,
-        hint="an environment variable name",
-    )
-    token_file = table.optional_string("bearer_token_file")
-    token = env.get(env_name, "").strip() or None
-    if token is None and token_file:
-        token = _secret_from_file(table, "bearer_token_file", token_file)
-    elif token is None:
-        table.problems.append(
-            f"{table.name('bearer_token_file')}: no bearer token: set ${env_name} "
-            f"or {table.name('bearer_token_file')}"
-        )
+    token = bearer_token(table, env)
     rules: list[StreamRuleConfig] = []
     raw_rules = table.raw("rules") or []
     if not isinstance(raw_rules, list):
@@ -262,6 +255,7 @@ def _stream(table: Table, env: Mapping[str, str]) -> StreamConfig:
         backoff_rate_limit_initial_s=table.number(
             "backoff_rate_limit_initial_s", 60.0, minimum=0.0
         ),
+        api_base_url=_base_url(table),
     )
 
 
@@ -297,7 +291,13 @@ def load_producer_config(path: Path, env: Mapping[str, str] | None = None) -> Pr
         retry_backoff_s=p.number("retry_backoff_s", 1.0, minimum=0.0),
         retry_backoff_max_s=p.number("retry_backoff_max_s", 30.0, minimum=0.0),
         shutdown_timeout_s=p.number("shutdown_timeout_s", 10.0, minimum=0.0),
+        dlq_topic=topic_name(p, "dlq_topic", "twitter.dlq"),
+        max_request_size=p.integer(
+            "max_request_size", 1_048_576, minimum=16_384, maximum=16 * 1024 * 1024
+        ),
     )
+    if settings.dlq_topic == settings.topic:
+        p.error("dlq_topic", f"must differ from producer.topic (got {settings.dlq_topic!r})")
     src = root.table("source")
     kind = src.string("type", "replay", choices=("stream", "replay"))
     stream_table = src.table("stream")
@@ -312,6 +312,8 @@ def load_producer_config(path: Path, env: Mapping[str, str] | None = None) -> Pr
     spool = SpoolConfig(
         path=path_value(sp, "path", "/var/lib/tweet-pipeline/spool.db"),
         fsync=sp.string("fsync", "always", choices=("always", "normal")),  # type: ignore[arg-type]
+        max_records=sp.integer("max_records", 1_000_000, minimum=1),
+        max_bytes=sp.integer("max_bytes", 1_073_741_824, minimum=0),
     )
     metrics = _metrics(root.table("metrics"), 9108)
     root.finish()
@@ -349,6 +351,7 @@ def load_consumer_config(path: Path, env: Mapping[str, str] | None = None) -> Co
         lag_interval_s=c.number("lag_interval_s", 10.0, minimum=0.1),
         retry_backoff_s=c.number("retry_backoff_s", 1.0, minimum=0.0),
         session_timeout_ms=c.integer("session_timeout_ms", 10_000, minimum=1000),
+        retry_backoff_max_s=c.number("retry_backoff_max_s", 30.0, minimum=0.0),
     )
     if settings.dlq_topic == settings.topic:
         c.error("dlq_topic", f"must differ from consumer.topic (got {settings.dlq_topic!r})")

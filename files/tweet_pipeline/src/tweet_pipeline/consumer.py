@@ -3,9 +3,18 @@
 Offsets are committed manually at checkpoints (every ``commit_interval_s`` or
 ``commit_max_records`` records, on partition revocation and at shutdown). A checkpoint first
 flushes every sink (fsync for the file, an object upload for S3) and waits for the dead-letter
-producer's acknowledgements; only then are the offsets committed. If a sink fails, the consumer
-rewinds to the last committed offsets and tries again after ``retry_backoff_s``: records may be
-written twice, never lost.
+topic's acknowledgements; only then are the offsets committed.
+
+If a sink or the dead-letter topic fails, nothing is committed past the pending batch and
+nothing is rewound: the consumer pauses its partitions (it keeps polling, so it stays in the
+group), and retries only what failed, after ``retry_backoff_s`` doubling up to
+``retry_backoff_max_s``: the failing sink gets the records it misses (`tweet_pipeline.delivery`),
+the others get nothing twice; unacknowledged dead letters are sent again, with a minimal
+envelope if the DLQ refused their size. Records fetched after the failure but not yet handed on
+are fetched again after the pause. ``tweet_consumer_paused`` is 1 meanwhile, and
+``tweet_consumer_sink_errors_total{sink}`` / ``tweet_consumer_errors_total{kind="dlq"}`` count
+each failure. Only a rebalance (or SIGTERM) during a failure abandons the pending batch: its
+records are then delivered again (to this or another consumer), never lost.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +33,15 @@ from kafka.structs import OffsetAndMetadata
 
 from tweet_pipeline import cli
 from tweet_pipeline.config import ConsumerConfig, load_consumer_config
-from tweet_pipeline.envelope import (
-    MalformedTweetError,
-    dead_letter,
-    now_ms,
-    parse_tweet,
-    sink_record,
-)
+from tweet_pipeline.deadletter import DEFAULT_MAX_REQUEST_SIZE, envelope_limit
+from tweet_pipeline.delivery import DeadLetterQueue, SinkDelivery
+from tweet_pipeline.envelope import MalformedTweetError, now_ms, parse_tweet, sink_record
 from tweet_pipeline.metrics import ConsumerMetrics, serve
 from tweet_pipeline.sinks import ConsoleSink, JsonLinesFileSink, S3Sink, Sink
 
 log = logging.getLogger("tweet_consumer")
 
-
-class SinkError(Exception):
-    def __init__(self, sink: str, error: BaseException) -> None:
-        super().__init__(f"sink {sink} failed: {error!r}")
-        self.sink = sink
+DLQ_CONFIRM_TIMEOUT_S = 10.0
 
 
 def build_sinks(config: ConsumerConfig) -> list[Sink]:
@@ -59,7 +60,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.app = app
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self.app.checkpoint(reason="rebalance")
+        self.app.on_revoked()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}-{tp.partition}" for tp in assigned))
@@ -71,33 +72,49 @@ class ConsumerApp:
         config: ConsumerConfig,
         metrics: ConsumerMetrics | None = None,
         sinks: list[Sink] | None = None,
+        dlq_factory: Callable[[], Any] | None = None,
     ) -> None:
         self.config = config
         self.settings = config.consumer
         self.metrics = metrics or ConsumerMetrics()
         self.sinks = sinks if sinks is not None else build_sinks(config)
+        self.delivery = SinkDelivery(self.sinks, self.metrics)
+        self.dlq = DeadLetterQueue(
+            dlq_factory or self._dlq_producer,
+            self.settings.dlq_topic,
+            envelope_limit(DEFAULT_MAX_REQUEST_SIZE),
+            self.metrics,
+        )
         self._stopping = threading.Event()
         self._consumer: Any = None
-        self._dlq: Any = None
-        self._dlq_futures: list[Any] = []
         self._next: dict[TopicPartition, int] = {}  # offset to commit, per partition
-        self._first: dict[TopicPartition, int] = {}  # first uncommitted offset consumed
         self._pending = 0
-        self._committed: dict[TopicPartition, int] = {}
         self._last_checkpoint = time.monotonic()
         self._last_lag = 0.0
+        self._blocked = False  # a sink or the DLQ failed: partitions paused, retry at _retry_at
+        self._retry_at = 0.0
+        self._retry_delay = self.settings.retry_backoff_s
 
     def stop(self) -> None:
         self._stopping.set()
 
     # -- setup -----------------------------------------------------------------------------
-    def _connect(self) -> None:
-        kafka = self.config.kafka.client_kwargs()
-        self._dlq = KafkaProducer(
-            **kafka, acks="all", enable_idempotence=True, compression_type="gzip", linger_ms=5
+    def _dlq_producer(self) -> Any:
+        return KafkaProducer(
+            **self.config.kafka.client_kwargs(),
+            acks="all",
+            enable_idempotence=True,
+            compression_type="gzip",
+            linger_ms=5,
+            max_request_size=DEFAULT_MAX_REQUEST_SIZE,
+            max_block_ms=5000,
+            request_timeout_ms=10_000,
+            delivery_timeout_ms=30_000,
         )
+
+    def _connect(self) -> None:
         self._consumer = KafkaConsumer(
-            **kafka,
+            **self.config.kafka.client_kwargs(),
             group_id=self.settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset=self.settings.auto_offset_reset,
@@ -109,61 +126,98 @@ class ConsumerApp:
 
     # -- processing ------------------------------------------------------------------------
     def _handle(self, record: Any) -> None:
-        tp = TopicPartition(record.topic, record.partition)
-        self._first.setdefault(tp, record.offset)
-        self._next[tp] = record.offset + 1
+        self._next[TopicPartition(record.topic, record.partition)] = record.offset + 1
         self._pending += 1
         self.metrics.consumed.inc()
+        self.metrics.uncommitted.set(self._pending)
         try:
             tweet = parse_tweet(record.value)
         except MalformedTweetError as exc:
-            value, headers = dead_letter(record, str(exc))
-            self._dlq_futures.append(
-                self._dlq.send(
-                    self.settings.dlq_topic, value=value, key=record.key, headers=headers
-                )
-            )
-            self.metrics.dead_lettered.inc()
             log.warning(
-                "dead-lettered %s-%d@%d: %s", record.topic, record.partition, record.offset, exc
+                "dead-lettering %s-%d@%d: %s", record.topic, record.partition, record.offset, exc
             )
+            self.dlq.add(record, str(exc))
             return
         out = sink_record(tweet, record)
         if out["received_at"] is not None:
             self.metrics.end_to_end_latency.observe(
                 max(0.0, (out["consumed_at"] - out["received_at"]) / 1000)
             )
-        for sink in self.sinks:
-            try:
-                sink.write(out)
-            except Exception as exc:
-                raise SinkError(sink.name, exc) from exc
-            self.metrics.written.labels(sink.name).inc()
+        self.delivery.add(out)
 
-    def checkpoint(
-        self, reason: str = "interval", rewind_also: dict[TopicPartition, int] | None = None
-    ) -> bool:
-        """Flush sinks, wait for DLQ acks, then commit. False (after rewinding) on failure."""
+    def _failing(self) -> bool:
+        return bool(self.delivery.failing) or self.dlq.failing
+
+    def _process(self, polled: dict[Any, list[Any]]) -> None:
+        """Hand records on; checkpoint every commit_max_records (one S3 object).
+
+        Once something fails, the records of this poll not handed on yet are fetched again
+        after the pause (seek back), so the pending batch stays at most commit_max_records.
+        """
+        batches = [(tp, records) for tp, records in polled.items() if records]
+        for index, (tp, records) in enumerate(batches):
+            for record in records:
+                if self._failing():
+                    self._block()
+                    later = [(t, r[0].offset) for t, r in batches[index + 1 :]]
+                    self._seek([(tp, record.offset), *later])
+                    return
+                self._handle(record)
+                if self._pending >= self.settings.commit_max_records and not self._failing():
+                    self.checkpoint()
+        if self._failing():
+            self._block()
+
+    def _seek(self, targets: list[tuple[TopicPartition, int]]) -> None:
+        assigned = self._consumer.assignment()
+        for tp, offset in targets:
+            if tp in assigned:
+                try:
+                    self._consumer.seek(tp, offset)
+                except (KafkaError, AssertionError, ValueError) as exc:
+                    log.warning("cannot seek %s to %d: %s", tp, offset, exc)
+
+    # -- failure: pause, retry with backoff ------------------------------------------------
+    def _block(self) -> None:
+        """Something failed: pause fetching (polls go on: the group keeps us) and retry later."""
+        if self._blocked:
+            return
+        self._blocked = True
+        self._consumer.pause(*self._consumer.assignment())
+        self.metrics.paused.set(1)
+        log.warning(
+            "pausing consumption: %d records wait for %s",
+            self._pending,
+            ", ".join([*self.delivery.failing, *(["dlq"] if self.dlq.failing else [])]),
+        )
+        self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        self._retry_at = time.monotonic() + self._retry_delay
+        ceiling = max(self.settings.retry_backoff_max_s, self.settings.retry_backoff_s)
+        self._retry_delay = min(max(self._retry_delay * 2, 0.1), ceiling)
+
+    def _unblock(self) -> None:
+        self._retry_delay = self.settings.retry_backoff_s
+        if self._blocked:
+            self._blocked = False
+            self._consumer.resume(*self._consumer.paused())
+            self.metrics.paused.set(0)
+            log.info("sinks and DLQ work again; consumption resumes")
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def checkpoint(self, reason: str = "interval") -> bool:
+        """Flush sinks, confirm dead letters, then commit. False (and paused) on failure."""
         if not self._pending:
             self._last_checkpoint = time.monotonic()
+            self._unblock()
             return True
-        try:
-            for sink in self.sinks:
-                try:
-                    sink.flush()
-                except Exception as exc:
-                    raise SinkError(sink.name, exc) from exc
-            if self._dlq_futures:
-                self._dlq.flush(timeout=30)
-                for future in self._dlq_futures:
-                    future.get(timeout=30)
-        except SinkError as exc:
-            self.metrics.sink_errors.labels(exc.sink).inc()
-            self._rewind(exc, rewind_also)
-            return False
-        except KafkaError as exc:
-            self.metrics.errors.labels("dlq").inc()
-            self._rewind(exc, rewind_also)
+        sinks_ok = self.delivery.flush()
+        if not (sinks_ok and self.dlq.confirm(DLQ_CONFIRM_TIMEOUT_S)):
+            if self._blocked:
+                self._schedule_retry()
+            else:
+                self._block()
             return False
         offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._next.items()}
         try:
@@ -172,35 +226,32 @@ class ConsumerApp:
             self.metrics.errors.labels("commit").inc()
             log.warning("offset commit failed (%s); records may be delivered again", exc)
         else:
-            self._committed = {tp: o.offset for tp, o in offsets.items()}
             self.metrics.commits.inc()
             log.debug("committed %d records (%s)", self._pending, reason)
         self._reset_pending()
+        self._unblock()
         return True
 
-    def _reset_pending(self) -> None:
+    def _reset_pending(self, discard: bool = False) -> None:
+        self.delivery.reset(discard=discard)
+        self.dlq.reset()
         self._next.clear()
-        self._first.clear()
-        self._dlq_futures.clear()
         self._pending = 0
+        self.metrics.uncommitted.set(0)
         self._last_checkpoint = time.monotonic()
 
-    def _rewind(self, error: BaseException, also: dict[TopicPartition, int] | None = None) -> None:
-        log.error("%s; rewinding to the last committed offsets", error)
-        for sink in self.sinks:
-            sink.discard()
-        targets = dict(also or {})
-        for tp, offset in self._first.items():
-            targets[tp] = min(offset, targets.get(tp, offset))
-        assigned = self._consumer.assignment()
-        for tp, offset in targets.items():
-            if tp in assigned:
-                try:
-                    self._consumer.seek(tp, offset)
-                except (KafkaError, AssertionError, ValueError) as exc:
-                    log.warning("cannot rewind %s: %s", tp, exc)
-        self._reset_pending()
-        self._stopping.wait(self.settings.retry_backoff_s)
+    def on_revoked(self) -> None:
+        """Partitions go away: commit what the sinks hold, or give the batch up (redelivered)."""
+        if self.checkpoint(reason="rebalance"):
+            return
+        log.warning(
+            "rebalance while sinks/DLQ fail: %d uncommitted records will be delivered again",
+            self._pending,
+        )
+        self._reset_pending(discard=True)
+        self._blocked = False
+        self._retry_delay = self.settings.retry_backoff_s
+        self.metrics.paused.set(0)
 
     def _update_lag(self) -> None:
         assigned = list(self._consumer.assignment())
@@ -214,26 +265,9 @@ class ConsumerApp:
         except (KafkaError, KeyError) as exc:
             log.debug("lag update failed: %s", exc)
 
-    def _process(self, polled: dict[Any, list[Any]]) -> None:
-        """Hand records to the sinks; checkpoint every commit_max_records (one S3 object).
-
-        On a failure, every partition of this poll is rewound too: records fetched but not yet
-        handed to the sinks would otherwise be skipped.
-        """
-        starts = {tp: records[0].offset for tp, records in polled.items() if records}
-        try:
-            for records in polled.values():
-                for record in records:
-                    self._handle(record)
-                    if self._pending >= self.settings.commit_max_records:
-                        if not self.checkpoint(rewind_also=starts):
-                            return  # rewound: the rest of this poll comes again
-                        starts.update(self._committed)
-        except SinkError as exc:
-            self.metrics.sink_errors.labels(exc.sink).inc()
-            self._rewind(exc, starts)
-
     def _due(self) -> bool:
+        if self._blocked:
+            return time.monotonic() >= self._retry_at
         return self._pending >= self.settings.commit_max_records or (
             self._pending > 0
             and time.monotonic() - self._last_checkpoint >= self.settings.commit_interval_s
@@ -253,17 +287,20 @@ class ConsumerApp:
             return 0
         try:
             while not self._stopping.is_set():
-                polled = self._consumer.poll(timeout_ms=500)
+                polled = self._consumer.poll(timeout_ms=200 if self._blocked else 500)
                 self._process(polled)
                 if self._due():
-                    self.checkpoint()
+                    self.checkpoint(reason="retry" if self._blocked else "interval")
                 if time.monotonic() - self._last_lag >= self.settings.lag_interval_s:
                     self._last_lag = time.monotonic()
                     self._update_lag()
-            self.checkpoint(reason="shutdown")
+            if not self.checkpoint(reason="shutdown"):
+                log.warning(
+                    "stopping with %d uncommitted records; they are delivered again", self._pending
+                )
         finally:
             self._consumer.close(autocommit=False)
-            self._dlq.close(timeout=5)
+            self.dlq.close()
             for sink in self.sinks:
                 sink.close()
         log.info("stopped at %d", now_ms())

@@ -12,11 +12,12 @@ Sink record written by the consumer (one JSON object per line):
    "received_at": <ms or null>, "consumed_at": <ms>}
 so end-to-end latency is ``consumed_at - received_at``, broker latency ``consumed_at -
 kafka.timestamp``.
+
+Dead-letter envelopes are built in `tweet_pipeline.deadletter`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Sequence
@@ -90,30 +91,3 @@ def sink_record(tweet: dict[str, Any], record: Any) -> dict[str, Any]:
         "received_at": received_at(record.headers),
         "consumed_at": now_ms(),
     }
-
-
-def dead_letter(record: Any, error: str) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The DLQ value (JSON envelope) and headers for a malformed ConsumerRecord."""
-    value: bytes = record.value or b""
-    envelope: dict[str, Any] = {
-        "error": error,
-        "source": {
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "timestamp": record.timestamp,
-        },
-        "key_b64": base64.b64encode(record.key).decode() if record.key is not None else None,
-        "dead_lettered_at": now_ms(),
-    }
-    try:
-        envelope["value_text"] = value.decode("utf-8")
-    except UnicodeDecodeError:
-        envelope["value_b64"] = base64.b64encode(value).decode()
-    headers = [
-        (HEADER_ERROR, error.encode("utf-8")[:1024]),
-        (HEADER_SOURCE_TOPIC, record.topic.encode()),
-        (HEADER_SOURCE_PARTITION, str(record.partition).encode()),
-        (HEADER_SOURCE_OFFSET, str(record.offset).encode()),
-    ]
-    return json.dumps(envelope, ensure_ascii=False).encode("utf-8"), headers

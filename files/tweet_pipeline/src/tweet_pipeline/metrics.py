@@ -18,7 +18,9 @@ class ProducerMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.received = Counter(
-            "tweet_producer_received", "Tweets taken from the source (and spooled)", registry=r
+            "tweet_producer_received",
+            "Tweets handed over by the source (spooled or refused)",
+            registry=r,
         )
         self.published = Counter(
             "tweet_producer_published", "Tweets acknowledged by Kafka", registry=r
@@ -28,6 +30,28 @@ class ProducerMetrics:
         )
         self.spool_depth = Gauge(
             "tweet_producer_spool_depth", "Tweets in the spool not yet acknowledged", registry=r
+        )
+        self.spool_bytes = Gauge(
+            "tweet_producer_spool_bytes", "Key + value bytes of the spooled tweets", registry=r
+        )
+        self.spool_full = Gauge(
+            "tweet_producer_spool_full",
+            "1 while the spool is at max_records/max_bytes or the disk is full",
+            registry=r,
+        )
+        self.spool_rejected = Counter(
+            "tweet_producer_spool_rejected",
+            "Stream tweets refused because the spool was full (reason: max_records, max_bytes, "
+            "disk_full)",
+            ["reason"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "tweet_producer_dead_lettered",
+            "Tweets Kafka can never accept, sent to the dead-letter topic (reason: too_large, "
+            "invalid_record)",
+            ["reason"],
+            registry=r,
         )
         self.errors = Counter("tweet_producer_errors", "Errors by kind", ["kind"], registry=r)
         self.reconnects = Counter(
@@ -56,7 +80,19 @@ class ConsumerMetrics:
             "tweet_consumer_sink_errors", "Sink write/flush errors", ["sink"], registry=r
         )
         self.dead_lettered = Counter(
-            "tweet_consumer_dead_lettered", "Malformed records sent to the DLQ", registry=r
+            "tweet_consumer_dead_lettered",
+            "Malformed records the DLQ acknowledged",
+            registry=r,
+        )
+        self.paused = Gauge(
+            "tweet_consumer_paused",
+            "1 while fetching is paused because a sink or the DLQ keeps failing",
+            registry=r,
+        )
+        self.uncommitted = Gauge(
+            "tweet_consumer_uncommitted_records",
+            "Records consumed since the last offset commit",
+            registry=r,
         )
         self.commits = Counter("tweet_consumer_commits", "Offset commits", registry=r)
         self.errors = Counter("tweet_consumer_errors", "Errors by kind", ["kind"], registry=r)

@@ -1,4 +1,8 @@
-"""Replay source: newline-delimited JSON tweets from a file, optionally rate-limited and looped."""
+"""Replay source: newline-delimited JSON tweets from a file, optionally rate-limited and looped.
+
+A line that is not a tweet object is counted (``on_bad_line``) and logged with its line number
+and a short excerpt (at most 10 such warnings a minute, then a count of the suppressed ones).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import IO
 
 from tweet_pipeline.config import ReplayConfig
 from tweet_pipeline.envelope import now_ms
+from tweet_pipeline.logs import RateLimitedLog
 from tweet_pipeline.spool import NewTweet
 
 log = logging.getLogger(__name__)
@@ -47,17 +52,18 @@ class ReplaySource:
         self.ingest = ingest
         self.on_bad_line = on_bad_line
         self.stop_event = threading.Event()
+        self._bad_lines = RateLimitedLog(log)
 
     def stop(self) -> None:
         self.stop_event.set()
 
-    def _lines(self) -> Iterator[bytes]:
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
         while True:
             fh: IO[bytes]
             with self.path.open("rb") as fh:
-                for line in fh:
+                for number, line in enumerate(fh, start=1):
                     if line.strip():
-                        yield line
+                        yield number, line
             if not self.config.loop:
                 return
 
@@ -68,12 +74,16 @@ class ReplaySource:
         batch: list[NewTweet] = []
         start = time.monotonic()
         count = 0
-        for line in self._lines():
+        for number, line in self._lines():
             if self.stop_event.is_set():
                 break
             tweet = tweet_from_line(line, "replay")
             if tweet is None:
                 self.on_bad_line()
+                excerpt = line.strip()[:80].decode("utf-8", "replace")
+                self._bad_lines.warning(
+                    "%s line %d is not a tweet object, skipped: %r", self.path, number, excerpt
+                )
                 continue
             if rate > 0:
                 delay = start + count / rate - time.monotonic()

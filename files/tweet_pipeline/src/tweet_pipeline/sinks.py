@@ -1,6 +1,9 @@
 """Consumer sinks. `write()` takes one sink record; `flush()` makes everything written so far
-durable (the consumer commits offsets only after every sink flushed); `discard()` drops what a
-buffering sink holds when the consumer rewinds after an error."""
+durable (the consumer commits offsets only after every sink flushed). A failed `write()` or
+`flush()` is retried by the consumer: `write()` again from the first record the sink did not take,
+`flush()` again as is (the S3 sink keeps its buffer until an upload succeeded). `discard()` drops
+what a buffering sink holds when the consumer gives a pending batch up (a rebalance during a
+failure: the records are delivered again)."""
 
 from __future__ import annotations
 
@@ -135,7 +138,7 @@ class JsonLinesFileSink:
             os.fsync(self._fh.fileno())
 
     def discard(self) -> None:
-        """Lines already written stay (at-least-once: a rewind may write them again)."""
+        """Lines already written stay (at-least-once: a given-up batch is written again)."""
 
     def close(self) -> None:
         self.flush()

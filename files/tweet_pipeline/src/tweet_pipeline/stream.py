@@ -11,6 +11,13 @@ X documents, with every step configurable:
 * HTTP 429 (and 420): exponential from ``backoff_rate_limit_initial_s`` (capped like HTTP
   errors, but never below the initial wait).
 A successful connection resets all three.
+
+``api_base_url`` sends tweepy's requests to another base URL (see `tweet_pipeline.transport`).
+
+A tweet that cannot be spooled (the spool raised) is not swallowed by tweepy's loop: it is logged
+with its id and counted (``errors_total{kind="ingest"}``), the stream stops and `run()` raises
+`IngestError`, so the process exits non-zero and systemd restarts it instead of streaming on into
+a broken spool. (A full spool is not an error here: the producer rejects and counts the tweet.)
 """
 
 from __future__ import annotations
@@ -24,15 +31,24 @@ from typing import Any
 import requests
 import tweepy
 
-from tweet_pipeline.config import StreamConfig
+from tweet_pipeline.config import X_API_BASE_URL, StreamConfig
 from tweet_pipeline.envelope import now_ms
+from tweet_pipeline.logs import RateLimitedLog
 from tweet_pipeline.metrics import ProducerMetrics
 from tweet_pipeline.spool import NewTweet
+from tweet_pipeline.transport import redirect
 
 log = logging.getLogger(__name__)
 
 Ingest = Callable[[list[NewTweet]], None]
-SessionSetup = Callable[[requests.Session], None]
+
+
+class IngestError(RuntimeError):
+    """A streamed tweet could not be spooled; the stream was stopped."""
+
+    def __init__(self, tweet_id: str, error: BaseException) -> None:
+        super().__init__(f"could not spool tweet {tweet_id}: {error!r}")
+        self.tweet_id = tweet_id
 
 
 class Backoff:
@@ -124,29 +140,40 @@ class StreamSource:
         config: StreamConfig,
         ingest: Ingest,
         metrics: ProducerMetrics,
-        session_setup: SessionSetup | None = None,
     ) -> None:
         self.config = config
         self.ingest = ingest
         self.metrics = metrics
         self.backoff = Backoff(config)
         self.stop_event = threading.Event()
+        self.failure: IngestError | None = None
+        self._bad_input = RateLimitedLog(log)
         self.client = _Client(
             config.bearer_token, self._on_tweet, self.backoff.reset, config.timeout_s
         )
-        if session_setup is not None:
-            session_setup(self.client.session)
+        redirect(self.client.session, config.api_base_url)
+        if config.api_base_url != X_API_BASE_URL:
+            log.info("X API requests go to %s", config.api_base_url)
 
     def stop(self) -> None:
         self.stop_event.set()
         self.client.disconnect()
 
     def _on_tweet(self, tweet: dict[str, Any]) -> None:
-        if "id" not in tweet:
+        tweet_id = tweet.get("id")
+        if not isinstance(tweet_id, str | int) or isinstance(tweet_id, bool):
             self.metrics.errors.labels("bad_input").inc()
+            self._bad_input.warning("stream sent a tweet without an id: %.200s", tweet)
             return
         value = json.dumps(tweet, ensure_ascii=False, separators=(",", ":")).encode()
-        self.ingest([NewTweet(str(tweet["id"]).encode(), value, now_ms(), "stream")])
+        try:
+            self.ingest([NewTweet(str(tweet_id).encode(), value, now_ms(), "stream")])
+        except Exception as exc:
+            self.metrics.errors.labels("ingest").inc()
+            log.exception("could not spool tweet %s; stopping the stream", tweet_id)
+            self.failure = IngestError(str(tweet_id), exc)
+            self.stop_event.set()
+            self.client.disconnect()
 
     def sync_rules(self) -> None:
         """Make the stream's rules equal to the configured ones (retrying with backoff)."""
@@ -199,3 +226,5 @@ class StreamSource:
             delay = self.backoff.next(reason)
             log.info("reconnecting the stream in %.2fs (%s)", delay, reason)
             self.stop_event.wait(delay)
+        if self.failure is not None:
+            raise self.failure

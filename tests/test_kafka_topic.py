@@ -124,3 +124,37 @@ def test_unreachable_broker_fails_clearly(tmp_path: Path) -> None:
                                                         "request_timeout": 5}})
     assert result.get("failed") is True
     assert "cannot reach Kafka at 127.0.0.1:1" in result["msg"]
+
+
+def test_config_the_broker_rejects_fails_with_its_message(
+    kafka_broker: Broker, unique_topic: str, tmp_path: Path
+) -> None:
+    """AlterConfigs answers per resource: a refused entry is a failure, not a change on every run."""
+    run_task(tmp_path, topic_task(kafka_broker, unique_topic, partitions=1, replication_factor=1))
+    bad = topic_task(kafka_broker, unique_topic, config={"max.message.bytes": -5})
+    for attempt in ("first", "second"):
+        result = run_task(tmp_path, bad)
+        assert result.get("failed") is True, (attempt, result)
+        assert "Invalid value -5 for configuration max.message.bytes" in result["msg"], (attempt, result)
+        assert result["changed"] is False, (attempt, result)
+    # Check mode asks the broker with validate_only, so a check run reports the refusal too.
+    checked = run_task(tmp_path, bad, "--check")
+    assert checked.get("failed") is True and "max.message.bytes" in checked["msg"], checked
+    state = topic_state(kafka_broker, unique_topic)
+    assert state is not None and state[1].get("max.message.bytes") != "-5", state
+
+
+def test_creation_the_broker_rejects_fails_with_its_message(
+    kafka_broker: Broker, unique_topic: str, tmp_path: Path
+) -> None:
+    """CreateTopics answers per topic too: one broker cannot hold two replicas."""
+    task = topic_task(kafka_broker, unique_topic, partitions=1, replication_factor=2)
+    for flags in ((), ("--check",)):
+        result = run_task(tmp_path, task, *flags)
+        assert result.get("failed") is True, (flags, result)
+        assert "InvalidReplicationFactor" in result["msg"] and "replication factor" in result["msg"], result
+    bad_config = topic_task(kafka_broker, unique_topic, partitions=1, replication_factor=1,
+                            config={"cleanup.policy": "bogus"})
+    result = run_task(tmp_path, bad_config)
+    assert result.get("failed") is True and "cleanup.policy" in result["msg"], result
+    assert topic_state(kafka_broker, unique_topic) is None

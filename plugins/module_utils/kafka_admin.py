@@ -7,12 +7,13 @@ from typing import Any
 
 try:
     from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, for_code
 
     KAFKA_IMPORT_ERROR: str | None = None
 except ImportError:  # pragma: no cover - reported to the user by require_kafka()
     KafkaAdminClient = None  # type: ignore[assignment,misc]
     KafkaError = Exception  # type: ignore[assignment,misc]
+    for_code = None  # type: ignore[assignment]
     KAFKA_IMPORT_ERROR = traceback.format_exc()
 
 KAFKA_COMMON_ARGS: dict[str, Any] = {
@@ -47,6 +48,16 @@ def admin_client(module: Any) -> Any:
             exception=traceback.format_exc(),
         )
     return None  # unreachable: fail_json exits
+
+
+def broker_error(error_code: int, error_message: str | None) -> str | None:
+    """The broker's error for one resource of a response ("InvalidConfigurationError: <its message>"),
+    or None when its error code is 0. Admin responses carry an error per resource (topic, config
+    resource...): a request can succeed while the broker refuses what it asked for."""
+    if not error_code:
+        return None
+    name = for_code(error_code).__name__ if for_code is not None else f"error {error_code}"
+    return f"{name}: {error_message}" if error_message else f"{name} (error code {error_code})"
 
 
 def describe_topics(admin: Any, names: list[str] | None = None) -> dict[str, dict[str, Any]]:

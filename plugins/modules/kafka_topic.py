@@ -12,6 +12,9 @@ description:
   - Idempotent, supports check mode and diff mode.
   - Refuses what Kafka cannot do in place (fewer partitions, another replication factor) with a
     clear message instead of a silent no-op.
+  - Fails with the broker's own message when the broker rejects a creation, a partition increase or
+    a configuration entry (each admin response carries an error per topic). In check mode the same
+    requests are sent with validate_only, so a rejected value fails the check run too.
 options:
   name: {description: Topic name., type: str, required: true}
   state:
@@ -49,6 +52,7 @@ topic:
   type: dict
 """
 
+import re
 import traceback
 from typing import Any
 
@@ -57,13 +61,76 @@ from ansible.module_utils.kafka_admin import (
     KAFKA_COMMON_ARGS,
     KafkaError,
     admin_client,
+    broker_error,
     describe_topics,
 )
 
 try:
-    from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
+    from kafka.admin import ConfigResource, ConfigResourceType
 except ImportError:  # reported by admin_client()
     pass
+
+
+class Rejected(Exception):
+    """The broker refused part of the request; changed: whether an earlier step of it took effect."""
+
+    def __init__(self, message: str, changed: bool = False) -> None:
+        super().__init__(message)
+        self.changed = changed
+
+
+def as_dict(response: Any) -> dict[str, Any]:
+    return response if isinstance(response, dict) else response.to_dict()
+
+
+def create(module: AnsibleModule, admin: Any, name: str, config: dict[str, str]) -> None:
+    """CreateTopics (validate_only in check mode); its per-topic error is the broker's verdict."""
+    params = module.params
+    result = admin.create_topics(
+        {name: {"num_partitions": params["partitions"], "replication_factor": params["replication_factor"],
+                "configs": config}},
+        timeout_ms=params["request_timeout"] * 1000,
+        validate_only=module.check_mode,
+        raise_errors=False,
+    )
+    for topic in as_dict(result)["topics"]:
+        error = broker_error(topic["error_code"], topic.get("error_message"))
+        if error:
+            raise Rejected(f"the broker refused to create it: {error}")
+
+
+def grow(module: AnsibleModule, admin: Any, name: str, partitions: int) -> None:
+    """CreatePartitions (validate_only in check mode), checked per topic."""
+    result = admin.create_partitions(
+        {name: partitions},
+        timeout_ms=module.params["request_timeout"] * 1000,
+        validate_only=module.check_mode,
+        raise_errors=False,
+    )
+    for topic in as_dict(result)["results"]:
+        error = broker_error(topic["error_code"], topic.get("error_message"))
+        if error:
+            raise Rejected(f"the broker refused to grow it to {partitions} partitions: {error}")
+
+
+def alter(module: AnsibleModule, admin: Any, name: str, config: dict[str, str], changed: bool) -> None:
+    """IncrementalAlterConfigs (validate_only in check mode). The client returns one outcome per
+    resource, "OK" or the broker's error, instead of raising: it must be read. Unknown keys are left
+    to the broker too (raise_on_unknown=False), so the message is always the broker's."""
+    try:
+        result = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs=config)],
+            validate_only=module.check_mode,
+            raise_on_unknown=False,
+            incremental=True,
+        )
+    except ValueError as exc:
+        raise Rejected(f"cannot set {sorted(config)}: {exc}", changed) from exc
+    outcome = result.get("topic", {}).get(name, "no answer for this topic")
+    if outcome != "OK":
+        outcome = re.sub(r"^\[Error \d+\] ", "", str(outcome))
+        entries = ", ".join(f"{key}={value}" for key, value in sorted(config.items()))
+        raise Rejected(f"the broker refused the configuration ({entries}): {outcome}", changed)
 
 
 def topic_config(admin: Any, name: str, keys: list[str]) -> dict[str, str]:
@@ -105,11 +172,7 @@ def ensure_present(module: AnsibleModule, admin: Any) -> dict[str, Any]:
             "replication_factor": params["replication_factor"],
             "config": wanted_config,
         }
-        if not module.check_mode:
-            admin.create_topics(
-                [NewTopic(name, params["partitions"], params["replication_factor"], topic_configs=wanted_config)],
-                timeout_ms=params["request_timeout"] * 1000,
-            )
+        create(module, admin, name, wanted_config)
         return {"changed": True, "before": {}, "after": after}
 
     if params["replication_factor"] is not None and params["replication_factor"] != before["replication_factor"]:
@@ -129,16 +192,12 @@ def ensure_present(module: AnsibleModule, admin: Any) -> dict[str, Any]:
         "config": {**before["config"], **wanted_config},
     }
     changed_config = {k: v for k, v in wanted_config.items() if before["config"].get(k) != v}
-    grow = after["partitions"] > before["partitions"]
-    if not module.check_mode:
-        if grow:
-            admin.create_partitions({name: NewPartitions(after["partitions"])})
-        if changed_config:
-            admin.alter_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, name, configs=changed_config)],
-                incremental=True,
-            )
-    return {"changed": grow or bool(changed_config), "before": before, "after": after}
+    more_partitions = after["partitions"] > before["partitions"]
+    if more_partitions:
+        grow(module, admin, name, after["partitions"])
+    if changed_config:
+        alter(module, admin, name, changed_config, changed=more_partitions and not module.check_mode)
+    return {"changed": more_partitions or bool(changed_config), "before": before, "after": after}
 
 
 def ensure_absent(module: AnsibleModule, admin: Any) -> dict[str, Any]:
@@ -147,7 +206,13 @@ def ensure_absent(module: AnsibleModule, admin: Any) -> dict[str, Any]:
     if before is None:
         return {"changed": False, "before": {}, "after": {}}
     if not module.check_mode:
-        admin.delete_topics([name], timeout_ms=module.params["request_timeout"] * 1000)
+        result = admin.delete_topics(
+            [name], timeout_ms=module.params["request_timeout"] * 1000, raise_errors=False
+        )
+        for topic in as_dict(result)["topics"]:
+            error = broker_error(topic["error_code"], topic.get("error_message"))
+            if error:
+                raise Rejected(f"the broker refused to delete it: {error}")
     return {"changed": True, "before": before, "after": {}}
 
 
@@ -172,6 +237,8 @@ def main() -> None:
             outcome = ensure_present(module, admin)
         else:
             outcome = ensure_absent(module, admin)
+    except Rejected as exc:
+        module.fail_json(msg=f"topic {module.params['name']}: {exc}", changed=exc.changed)
     except KafkaError as exc:
         module.fail_json(msg=f"topic {module.params['name']}: {exc}", exception=traceback.format_exc())
     finally:

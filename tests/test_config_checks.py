@@ -1,0 +1,184 @@
+"""The validate commands of the kafka and zookeeper roles' template tasks, run for real.
+
+Each test renders a role's template with the role's own template task (its arguments, validate
+included, are read from the role's tasks file; only the destination is redirected to a temporary
+directory) on localhost, against the real Kafka distribution (and promtool for the prometheus
+role): what Kafka or the check accepts is written, and a rejected file fails the task and leaves the
+file already there untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import ROOT, VENV_BIN
+
+VARS_FILES = [
+    f"roles/{role}/{kind}/main.yml"
+    for role in ("pipeline", "kafka", "zookeeper", "prometheus")
+    for kind in ("defaults", "vars")
+    if (ROOT / "roles" / role / kind / "main.yml").exists()
+]
+INVENTORY = {
+    "all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "children": {
+            "zookeeper": {"hosts": {"broker1": None, "broker2": None, "broker3": None}},
+            "kafka_brokers": {"hosts": {"broker1": None, "broker2": None, "broker3": None}},
+            "monitoring": {"hosts": {"broker1": None}},
+        },
+    }
+}
+# From Debian's prometheus package: scripts/bootstrap unpacks it into .venv/bin (or set PROMTOOL).
+PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool") or shutil.which("promtool", path=str(VENV_BIN))
+
+
+def role_task(role: str, name: str) -> dict[str, Any]:
+    """The template arguments of one named task of a role's configure.yml."""
+    tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / "configure.yml").read_text())
+    (task,) = [task for task in tasks if task.get("name") == name]
+    args = dict(task["ansible.builtin.template"])
+    if args.get("validate", "").startswith("promtool "):
+        assert PROMTOOL, "promtool not found: run scripts/bootstrap (or set PROMTOOL)"
+        args["validate"] = PROMTOOL + args["validate"][len("promtool"):]
+    return args
+
+
+def render(tmp_path: Path, role: str, name: str, dest: str, kafka_home: Path, **extra_vars: Any) -> tuple[bool, str]:
+    """Run the role's template task on broker1 into tmp_path/dest; (succeeded, output)."""
+    args = role_task(role, name)
+    args.pop("owner", None)
+    args.pop("group", None)
+    args["src"] = f"{ROOT}/roles/{role}/templates/" + args["src"]  # src may be an expression
+    args["dest"] = str(tmp_path / dest)
+    play = [{"hosts": "broker1", "gather_facts": False, "vars_files": [str(ROOT / f) for f in VARS_FILES],
+             "tasks": [{"name": name, "ansible.builtin.template": args}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(INVENTORY))
+    variables = {
+        "kafka_home": str(kafka_home),
+        "kafka_config_check": str(ROOT / "roles/kafka/files/kafka_config_check.py"),
+        "zookeeper_config_check": str(ROOT / "roles/zookeeper/files/zookeeper_config_check.py"),
+        **extra_vars,
+    }
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+         "-e", json.dumps(variables), str(tmp_path / "play.yml")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    return proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def kafka4_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Kafka 4.0 assembled by scripts/build-kafka-dist (cached after the first build)."""
+    build = subprocess.run([str(ROOT / "scripts" / "build-kafka-dist"), "4.0.0", "2.13"],
+                           capture_output=True, text=True, timeout=1200)
+    if build.returncode != 0:
+        pytest.skip(f"no Kafka 4.0 distribution: {build.stderr.strip()[-300:]}")
+    target = tmp_path_factory.mktemp("kafka4-dist")
+    with tarfile.open(build.stdout.strip()) as tar:
+        tar.extractall(target, filter="data")
+    return next(target.iterdir())
+
+
+@pytest.mark.parametrize("mode", ["zookeeper", "kraft"])
+def test_kafka_accepts_the_rendered_server_properties(tmp_path: Path, kafka_dist: Path, mode: str) -> None:
+    ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", kafka_dist,
+                        kafka_metadata_mode=mode)
+    assert ok, output
+    assert f"broker 1 ({mode} mode)" in (tmp_path / "server.properties").read_text()
+
+
+def test_kafka_accepts_the_rendered_logging_configuration(tmp_path: Path, kafka_dist: Path) -> None:
+    ok, output = render(tmp_path, "kafka", "Write the logging configuration", "log4j.properties", kafka_dist)
+    assert ok, output
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"kafka_num_partitions": 0},
+         "Invalid value 0 for configuration num.partitions: Value must be at least 1 (role variable: kafka_num_partitions)"),
+        ({"kafka_server_properties_extra": {"log.segment.bytes": 10}},
+         "configuration log.segment.bytes: Value must be at least 14 "
+         "(set through kafka_server_properties_extra['log.segment.bytes'])"),
+        ({"kafka_server_properties_extra": {"process.roles": "broker"}}, "controller.quorum.voters"),
+    ],
+)
+def test_a_server_properties_kafka_rejects_leaves_the_old_file(
+    tmp_path: Path, kafka_dist: Path, extra_vars: dict[str, Any], message: str
+) -> None:
+    live = tmp_path / "server.properties"
+    live.write_text("# the running broker's configuration\n")
+    ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", kafka_dist, **extra_vars)
+    assert not ok, output
+    assert "failed to validate" in output and "Kafka rejects this server.properties" in output, output
+    assert message in output, output
+    assert live.read_text() == "# the running broker's configuration\n"
+
+
+def test_kafka4_accepts_the_rendered_kraft_files(tmp_path: Path, kafka4_dist: Path) -> None:
+    for name, dest in (("Write server.properties", "server.properties"),
+                       ("Write the logging configuration", "log4j2.yaml")):
+        ok, output = render(tmp_path, "kafka", name, dest, kafka4_dist, kafka_version="4.0.0",
+                            kafka_metadata_mode="kraft")
+        assert ok, output
+    # Kafka takes any negative retention for "unlimited" (so -5 passes here: only the preflight's range
+    # check stops it), but refuses 0.
+    ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", kafka4_dist,
+                        kafka_version="4.0.0", kafka_metadata_mode="kraft", kafka_log_retention_hours=0)
+    assert not ok, output
+    assert "log.retention.ms must be unlimited (-1)" in output and "kafka_log_retention_hours" in output, output
+
+
+def test_zookeeper_check_accepts_the_rendered_files(tmp_path: Path, kafka_dist: Path) -> None:
+    for name, dest in (("Write zoo.cfg", "zoo.cfg"), ("Write the logging configuration", "log4j.properties")):
+        ok, output = render(tmp_path, "zookeeper", name, dest, kafka_dist)
+        assert ok, output
+    assert "server.3=broker3:2888:3888" in (tmp_path / "zoo.cfg").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"zookeeper_init_limit": 0}, "initLimit (zookeeper_init_limit): 0 is not between 1"),
+        ({"zookeeper_tick_time": -2000}, "tickTime (zookeeper_tick_time): -2000 is not between 1"),
+        ({"pipeline_zookeeper_election_port": 2888}, "the peer and election ports are the same (2888)"),
+        ({"zookeeper_myid": 9}, "zookeeper_myid 9 is not one of the server.N ids"),
+    ],
+)
+def test_a_zoo_cfg_the_check_rejects_leaves_the_old_file(
+    tmp_path: Path, kafka_dist: Path, extra_vars: dict[str, Any], message: str
+) -> None:
+    live = tmp_path / "zoo.cfg"
+    live.write_text("# the running node's configuration\n")
+    ok, output = render(tmp_path, "zookeeper", "Write zoo.cfg", "zoo.cfg", kafka_dist, **extra_vars)
+    assert not ok and "failed to validate" in output, output
+    assert message in output, output
+    assert live.read_text() == "# the running node's configuration\n"
+
+
+def test_promtool_rejects_a_bad_prometheus_config_before_it_lands(tmp_path: Path, kafka_dist: Path) -> None:
+    """The prometheus role already validated before replacing: rules, then the configuration."""
+    for name, dest in (("Write the alert rules", "pipeline.yml"), ("Write the configuration", "prometheus.yml")):
+        ok, output = render(tmp_path, "prometheus", name, dest, kafka_dist)
+        assert ok, output
+    live = tmp_path / "prometheus.yml"
+    before = live.read_text()
+    ok, output = render(tmp_path, "prometheus", "Write the configuration", "prometheus.yml", kafka_dist,
+                        prometheus_scrape_timeout="1x")
+    assert not ok and "failed to validate" in output and "not a valid duration string" in output, output
+    assert live.read_text() == before

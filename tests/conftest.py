@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import socket
 import subprocess
 import sys
-import tarfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -19,83 +18,39 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _load_launcher() -> ModuleType:
+    """The package tests' broker launcher (stdlib only), shared by path: one launcher for all tests."""
+    path = ROOT / "files" / "tweet_pipeline" / "tests" / "kafka_broker.py"
+    spec = importlib.util.spec_from_file_location("tweet_pipeline_tests_kafka_broker", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-@dataclass
-class Broker:
-    bootstrap: str
-    home: Path
+kafka_launcher = _load_launcher()
+Broker = kafka_launcher.KafkaBroker
 
 
 @pytest.fixture(scope="session")
 def kafka_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The assembled Kafka distribution (scripts/build-kafka-dist), unpacked."""
-    archive = os.environ.get("KAFKA_DIST_ARCHIVE") or subprocess.run(
-        [str(ROOT / "scripts" / "build-kafka-dist")], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    target = tmp_path_factory.mktemp("kafka-dist")
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
-    return next(target.iterdir())
+    """The Kafka distribution of the kafka role's version (KAFKA_DIST_ARCHIVE or scripts/build-kafka-dist), unpacked."""
+    return Path(kafka_launcher.unpack_kafka(tmp_path_factory.mktemp("kafka-dist")))
 
 
 @pytest.fixture(scope="session")
 def kafka_broker(kafka_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A single-node KRaft broker on free localhost ports, for the life of the test session."""
-    work = tmp_path_factory.mktemp("kafka-broker")
-    port, controller_port = free_port(), free_port()
-    props = work / "server.properties"
-    props.write_text(
-        "\n".join(
-            [
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-                "controller.listener.names=CONTROLLER",
-                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-                f"log.dirs={work / 'data'}",
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "auto.create.topics.enable=false",
-            ]
-        )
-        + "\n"
+    # The modules under test must create their topics themselves.
+    broker = Broker(
+        tmp_path_factory.mktemp("kafka-broker"), home=kafka_dist, properties={"auto.create.topics.enable": "false"}
     )
-    java = ["java", "-Xmx512m", "-cp", f"{kafka_dist / 'libs'}/*"]
-    cluster_id = subprocess.run(
-        [*java, "kafka.tools.StorageTool", "random-uuid"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    subprocess.run(
-        [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-        check=True,
-        capture_output=True,
-    )
-    log = (work / "kafka.log").open("w")
-    proc = subprocess.Popen([*java, "kafka.Kafka", str(props)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"Kafka did not start: see {work / 'kafka.log'}") from None
-            time.sleep(0.5)
-    yield Broker(bootstrap=f"127.0.0.1:{port}", home=kafka_dist)
-    proc.terminate()
+    broker.start()
     try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield broker
+    finally:
+        broker.stop()
 
 
 @dataclass

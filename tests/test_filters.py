@@ -43,7 +43,7 @@ def test_refuses_what_toml_cannot_hold() -> None:
 
 
 def test_host_addresses_prefer_pipeline_host_address() -> None:
-    spec = importlib.util.spec_from_file_location("pipeline_filter", ROOT / "plugins" / "filter" / "pipeline.py")
+    spec = importlib.util.spec_from_file_location("host_addresses_filter", ROOT / "plugins" / "filter" / "host_addresses.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

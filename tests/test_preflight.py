@@ -86,7 +86,7 @@ def test_string_extra_vars_of_the_right_type_pass_the_preflight() -> None:
         "kafka_auto_create_topics=false", "kafka_systemd_hardening=no", "kafka_limit_nofile=65536",
         "kafka_topics_partitions=6", "kafka_topics_retention_ms=-1", "zookeeper_tick_time=3000",
         "zookeeper_autopurge_purge_interval=0", "pipeline_kafka_port=19092",
-        "prometheus_alert_disk_free_percent=15", "alertmanager_cluster_port=19094",
+        "prometheus_alert_disk_free_percent=15", "pipeline_alertmanager_cluster_port=19094",
         "alertmanager_send_resolved=false",
         monitoring=True,
     )
@@ -134,7 +134,7 @@ def test_kraft_node_id_must_match_the_voters() -> None:
     [
         ("prometheus_alert_disk_free_percent=150", "prometheus_alert_disk_free_percent"),
         ("prometheus_limit_nofile=10", "prometheus_limit_nofile"),
-        ("alertmanager_cluster_port=0", "alertmanager_cluster_port"),
+        ("pipeline_alertmanager_cluster_port=0", "pipeline_alertmanager_cluster_port"),
         ("alertmanager_group_wait=soon", "alertmanager_group_wait"),
         # A string port from the command line is still compared as a number: 9093 is Alertmanager's.
         ("pipeline_prometheus_port=9093", "pipeline_prometheus_port"),

@@ -1,8 +1,9 @@
 """The monitoring host's Prometheus files, rendered the way the prometheus role renders them.
 
 The alert rules rendered with the role's defaults must pass `promtool check rules` and the unit
-tests in roles/prometheus/files/tests (`promtool test rules`), and every alert must be tested; the
-scrape configuration must list the inventory groups' hosts. promtool comes from Debian's
+tests in roles/prometheus/files/tests (`promtool test rules`; the only place they run: the
+pipeline scenario's verify does not repeat them), and every alert must be tested; the scrape
+configuration must list the inventory groups' hosts. promtool comes from Debian's
 `prometheus` package (scripts/bootstrap unpacks it into .venv/bin; or set PROMTOOL); without it
 those tests fail rather than skip.
 """

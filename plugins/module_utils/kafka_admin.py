@@ -27,7 +27,7 @@ def require_kafka(module: Any) -> None:
     if KAFKA_IMPORT_ERROR is not None:
         module.fail_json(
             msg="kafka-python >= 3.0 is required on the host running this module "
-            "(the kafka role installs it into kafka_admin_venv)",
+            "(the kafka role installs it into pipeline_admin_venv)",
             exception=KAFKA_IMPORT_ERROR,
         )
 

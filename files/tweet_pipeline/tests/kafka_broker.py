@@ -1,32 +1,64 @@
-"""A real single-node KRaft Kafka broker for the tests, run from the assembled distribution."""
+"""The one launcher of a real single-node KRaft Kafka broker for every Python test suite.
+
+Used by the package's tests (`from tests.kafka_broker import ...`) and by the repository's tests
+(tests/conftest.py loads this file by path): the two suites run in different venvs, so this module
+uses the standard library only.
+
+The Kafka version is the kafka role's (kafka_version and kafka_scala_version in
+roles/kafka/defaults/main.yml); the distribution archive is $KAFKA_DIST_ARCHIVE, else the one
+scripts/build-kafka-dist assembles (or finds in its cache) for that version.
+"""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import socket
+import struct
 import subprocess
 import tarfile
 import time
 import uuid
 from pathlib import Path
 
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
+ROOT = Path(__file__).resolve().parents[3]
+KAFKA_DEFAULTS = ROOT / "roles" / "kafka" / "defaults" / "main.yml"
+BUILD_KAFKA_DIST = ROOT / "scripts" / "build-kafka-dist"
 
-DEFAULT_ARCHIVE = (
-    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    / "kafka-pipeline"
-    / "kafka_2.13-3.9.1.tgz"
-)
-
+# Kafka 3.x reads log4j 1 configuration, Kafka 4.x log4j 2: each ignores the other's property.
 LOG4J = """\
 log4j.rootLogger=WARN, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
 log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 """
+LOG4J2 = """\
+rootLogger.level=WARN
+rootLogger.appenderRef.stdout.ref=STDOUT
+appender.stdout.type=Console
+appender.stdout.name=STDOUT
+appender.stdout.layout.type=PatternLayout
+appender.stdout.layout.pattern=[%d] %p %m (%c)%n
+"""
+
+# The broker settings every test broker has; a suite may add or override some (`properties`).
+BASE_PROPERTIES = {
+    "process.roles": "broker,controller",
+    "node.id": "1",
+    "controller.listener.names": "CONTROLLER",
+    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name": "PLAINTEXT",
+    "num.partitions": "1",
+    "auto.create.topics.enable": "true",
+    "offsets.topic.replication.factor": "1",
+    "offsets.topic.num.partitions": "3",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+    "log.flush.interval.messages": "1",
+}
 
 
 def free_port() -> int:
@@ -35,8 +67,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def kafka_version() -> tuple[str, str]:
+    """(kafka_version, kafka_scala_version) of the kafka role's defaults."""
+    text = KAFKA_DEFAULTS.read_text()
+    found = {}
+    for key in ("kafka_version", "kafka_scala_version"):
+        match = re.search(rf"^{key}:\s*[\"']?([^\"'\s#]+)", text, re.MULTILINE)
+        if not match:
+            raise RuntimeError(f"{key} not found in {KAFKA_DEFAULTS}")
+        found[key] = match.group(1)
+    return found["kafka_version"], found["kafka_scala_version"]
+
+
 def kafka_archive() -> Path:
-    archive = Path(os.environ.get("KAFKA_DIST_ARCHIVE") or DEFAULT_ARCHIVE)
+    """$KAFKA_DIST_ARCHIVE, else scripts/build-kafka-dist's archive of the role's version."""
+    if os.environ.get("KAFKA_DIST_ARCHIVE"):
+        archive = Path(os.environ["KAFKA_DIST_ARCHIVE"])
+    else:
+        version, scala = kafka_version()
+        archive = Path(
+            subprocess.run(
+                [str(BUILD_KAFKA_DIST), version, scala],
+                check=True,
+                stdout=subprocess.PIPE,
+                text=True,
+            ).stdout.strip()
+        )
     if not archive.is_file():
         raise RuntimeError(
             f"Kafka distribution archive not found at {archive}. Build it with "
@@ -45,18 +101,57 @@ def kafka_archive() -> Path:
     return archive
 
 
-class KafkaBroker:
-    """Extract, format and run one broker+controller; `stop()`/`start()` simulate an outage."""
+def unpack_kafka(workdir: Path) -> Path:
+    """Unpack the distribution into workdir; return its home, kafka_<scala>-<version>."""
+    archive = kafka_archive()
+    with tarfile.open(archive) as tar:
+        tar.extractall(workdir, filter="data")
+    version, scala = kafka_version()
+    home = workdir / f"kafka_{scala}-{version}"
+    if not (home / "libs").is_dir():
+        found = sorted(p.name for p in workdir.iterdir())
+        raise RuntimeError(
+            f"{archive} does not hold {home.name}/libs (found {found}): it is not the Kafka "
+            f"{version} (Scala {scala}) of roles/kafka/defaults/main.yml"
+        )
+    return home
 
-    def __init__(self, workdir: Path) -> None:
+
+def api_versions_ok(port: int, timeout: float = 3.0) -> bool:
+    """True once the broker answers an ApiVersions request (v0, which every version accepts).
+
+    A KRaft broker processes requests only once it has caught up with the metadata and been
+    unfenced, so an answer means it is ready for clients.
+    """
+    client_id = b"kafka-broker-probe"
+    request = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(request)) + request)
+            data = b""
+            while len(data) < 10:  # size, correlation id, error code
+                chunk = sock.recv(64)
+                if not chunk:
+                    return False
+                data += chunk
+    except OSError:
+        return False
+    _size, correlation_id, error_code = struct.unpack(">iih", data[:10])
+    return bool(correlation_id == 1 and error_code == 0)
+
+
+class KafkaBroker:
+    """Format and run one broker+controller; `stop()`/`start()` simulate an outage.
+
+    home: an unpacked distribution (default: unpack the archive into workdir);
+    properties: broker settings added to or overriding BASE_PROPERTIES.
+    """
+
+    def __init__(
+        self, workdir: Path, home: Path | None = None, properties: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
-        archive = kafka_archive()
-        with tarfile.open(archive) as tar:
-            tar.extractall(workdir, filter="data")
-        homes = [p for p in workdir.iterdir() if p.is_dir() and p.name.startswith("kafka_")]
-        if len(homes) != 1:
-            raise RuntimeError(f"unexpected layout in {archive}: {homes}")
-        self.home = homes[0]
+        self.home = home or unpack_kafka(workdir)
         self.java = shutil.which("java") or "java"
         self.port = free_port()
         self.controller_port = free_port()
@@ -64,39 +159,36 @@ class KafkaBroker:
         self.data = workdir / "data"
         self.config = workdir / "server.properties"
         self.log4j = workdir / "log4j.properties"
+        self.log4j2 = workdir / "log4j2.properties"
         self.log = workdir / "broker.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.log4j.write_text(LOG4J)
-        self.config.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.data}",
-                    "num.partitions=1",
-                    "auto.create.topics.enable=true",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=3",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "log.flush.interval.messages=1",
-                    "",
-                ]
-            )
+        self.log4j2.write_text(LOG4J2)
+        settings = {
+            **BASE_PROPERTIES,
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "log.dirs": str(self.data),
+            **(properties or {}),
+        }
+        self.config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        # A base64url UUID, not starting with "-" (the tool would read it as an option), as Kafka's.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        formatted = subprocess.run(
+            self._command(
+                ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)]
+            ),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        self._java(
-            ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)],
-            check=True,
-        )
+        if formatted.returncode != 0:
+            raise RuntimeError(f"formatting the storage failed: {formatted.stderr[-3000:]}")
 
     def _command(self, args: list[str]) -> list[str]:
         return [
@@ -107,43 +199,34 @@ class KafkaBroker:
             "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{self.log4j}",
+            f"-Dlog4j2.configurationFile={self.log4j2}",
             "-cp",
             f"{self.home / 'libs'}/*",
             *args,
         ]
 
-    def _java(self, args: list[str], check: bool) -> None:
-        subprocess.run(self._command(args), check=check, capture_output=True, timeout=120)
-
     def start(self, timeout: float = 90.0) -> None:
         assert self.process is None, "broker already running"
-        log = self.log.open("ab")
-        self.process = subprocess.Popen(
-            self._command(["kafka.Kafka", str(self.config)]), stdout=log, stderr=log
-        )
-        log.close()
-        self.wait_ready(timeout)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self._command(["kafka.Kafka", str(self.config)]), stdout=log, stderr=log
+            )
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        last: Exception | None = None
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"broker exited: {self.log.read_text()[-3000:]}")
-            try:
-                # A plain TCP probe first: kafka-python's own bootstrap backoff grows to seconds.
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
-                try:
-                    admin.list_topics()
-                finally:
-                    admin.close()
+            if api_versions_ok(self.port):
                 return
-            except (KafkaError, OSError) as exc:
-                last = exc
-                time.sleep(0.3)
-        raise RuntimeError(f"broker not ready after {timeout}s: {last!r}")
+            time.sleep(0.3)
+        raise RuntimeError(f"broker not ready after {timeout}s: see {self.log}")
 
     def stop(self) -> None:
         if self.process is None:

@@ -10,8 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tweet_pipeline.config import load_consumer_config, load_producer_config
-from tweet_pipeline.settings import ConfigError, Table
+from tweet_pipeline import examples
+from tweet_pipeline.config import (
+    ConsoleSinkConfig,
+    ConsumerSettings,
+    FileSinkConfig,
+    ProducerSettings,
+    ReplayConfig,
+    SpoolConfig,
+    load_consumer_config,
+    load_producer_config,
+)
+from tweet_pipeline.toml_tables import ConfigError, Table
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -383,9 +393,9 @@ def test_examples_list_every_key(
         read.add(self.name(key))
         return get(self, key)
 
-    def recording_table(self: Table, key: str) -> Table:
+    def recording_table(self: Table, key: str, declaration: type | None = None) -> Table:
         tables.add(self.name(key))
-        return table(self, key)
+        return table(self, key, declaration)
 
     monkeypatch.setattr(Table, "_get", recording_get)
     monkeypatch.setattr(Table, "table", recording_table)
@@ -397,3 +407,35 @@ def test_examples_list_every_key(
         data = tomllib.load(fh)
     missing = sorted(read - tables - _leaves(data))
     assert not missing, f"{example} lacks {missing}"
+
+
+@pytest.mark.parametrize("component", ["producer", "consumer"])
+def test_examples_are_generated_from_the_declarations(component: str) -> None:
+    """examples/*.toml are the output of `python -m tweet_pipeline.examples` (run it to fix)."""
+    text = (EXAMPLES / f"{component}.toml").read_text(encoding="utf-8")
+    assert text == examples.render(component), (
+        f"examples/{component}.toml is stale: run python -m tweet_pipeline.examples"
+    )
+
+
+def test_examples_check_command(tmp_path: Path) -> None:
+    assert examples.main(["--check"]) == 0
+    (tmp_path / "producer.toml").write_text("# old\n")
+    assert examples.main(["--check", "--dir", str(tmp_path)]) == 1
+    assert examples.main(["--dir", str(tmp_path)]) == 0
+    assert examples.main(["--check", "--dir", str(tmp_path)]) == 0
+
+
+def test_loader_defaults_are_the_declared_ones(tmp_path: Path) -> None:
+    """An empty table yields the dataclass defaults: the loader has no defaults of its own."""
+    path = tmp_path / "c.toml"
+    path.write_text("[sinks.console]\n[sinks.file]\n")
+    cfg = load_consumer_config(path)
+    assert cfg.consumer == ConsumerSettings()
+    assert cfg.console == ConsoleSinkConfig()
+    assert cfg.file == FileSinkConfig()
+    path.write_text("")
+    producer = load_producer_config(path, env={})
+    assert producer.producer == ProducerSettings()
+    assert producer.replay == ReplayConfig()
+    assert producer.spool == SpoolConfig()

@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 
 from tweet_pipeline import __version__
 from tweet_pipeline.logs import setup_logging
-from tweet_pipeline.settings import ConfigError
+from tweet_pipeline.toml_tables import ConfigError
 
 EXIT_CONFIG = 2
 

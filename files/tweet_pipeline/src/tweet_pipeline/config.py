@@ -1,11 +1,19 @@
-"""Producer and consumer configuration: TOML file + environment variables for secrets.
+"""Producer and consumer settings: declared here once, read from TOML (secrets from files/env).
 
-Every key is documented in README.md. Loading validates everything and raises one
-`ConfigError` listing each bad value; the CLIs print them as ``config error: ...`` and exit 2.
+Each setting is a field of a frozen dataclass below, declared with `setting(default, doc)`: the
+dataclass field is the key's one owner. The loaders (`load_producer_config`,
+`load_consumer_config`) read each TOML table with its dataclass as declaration, so a key read
+without an explicit default gets the declared one (`tweet_pipeline.toml_tables.Table`); the
+example files (examples/*.toml) are generated from the same declarations by
+``python -m tweet_pipeline.examples`` and a test fails when they are stale.
+
+Loading validates everything and raises one `ConfigError` listing each bad value; the CLIs print
+them as ``config error: ...`` and exit 2.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Mapping
@@ -14,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tweet_pipeline.credentials import bearer_token
-from tweet_pipeline.settings import (
+from tweet_pipeline.toml_tables import (
     ConfigError,
     Table,
     host_port_list,
@@ -28,15 +36,28 @@ _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _BASE_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 _FIELD = re.compile(r"^[a-z_.]+$")
 
-X_API_BASE_URL = "https://api.twitter.com"
+
+def setting(default: Any, doc: str = "", *, example: Any = None, toml: bool = True) -> Any:
+    """A declared setting: its default, a one-line doc, and optionally an example value.
+
+    The example (if any) is what examples/*.toml show instead of the default (marked
+    "example"); a setting with default None and an example is shown commented out.
+    ``toml=False`` marks a field that is not a TOML key (derived, e.g. the bearer token).
+    """
+    metadata = {"doc": doc, "example": example, "toml": toml}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class KafkaConfig:
-    bootstrap_servers: list[str]
-    client_id: str
-    security_protocol: str = "PLAINTEXT"
-    ssl_cafile: str | None = None
+    client_id: str  # declared per component: ProducerKafkaConfig, ConsumerKafkaConfig
+    bootstrap_servers: list[str] = setting(["localhost:9092"], "host:port list")
+    security_protocol: str = setting("PLAINTEXT", "PLAINTEXT or SSL")
+    ssl_cafile: str | None = setting(
+        None, "CA bundle for SSL", example="/etc/ssl/certs/kafka-ca.pem"
+    )
 
     def client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -50,10 +71,30 @@ class KafkaConfig:
 
 
 @dataclass(frozen=True)
+class ProducerKafkaConfig(KafkaConfig):
+    client_id: str = setting("tweet-producer", "client id (broker logs, quotas)")
+
+
+@dataclass(frozen=True)
+class ConsumerKafkaConfig(KafkaConfig):
+    client_id: str = setting("tweet-consumer", "client id (broker logs, quotas)")
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
-    enabled: bool = True
-    host: str = "0.0.0.0"
-    port: int = 9108
+    port: int  # declared per component: ProducerMetricsConfig, ConsumerMetricsConfig
+    enabled: bool = setting(True, "serve /metrics (Prometheus)")
+    host: str = setting("0.0.0.0", "address to listen on")
+
+
+@dataclass(frozen=True)
+class ProducerMetricsConfig(MetricsConfig):
+    port: int = setting(9108, "port of /metrics")
+
+
+@dataclass(frozen=True)
+class ConsumerMetricsConfig(MetricsConfig):
+    port: int = setting(9109, "port of /metrics")
 
 
 @dataclass(frozen=True)
@@ -62,52 +103,92 @@ class StreamRuleConfig:
     tag: str | None = None
 
 
+X_API_BASE_URL = "https://api.twitter.com"
+
+EXAMPLE_RULES = [
+    {"value": "(kafka OR #apachekafka) lang:en -is:retweet", "tag": "kafka"},
+    {"value": "#python -is:retweet", "tag": "python"},
+]
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """The [source] table (its sub-tables are `StreamConfig` and `ReplayConfig`)."""
+
+    type: Literal["stream", "replay"] = setting(
+        "replay", "stream (X API v2 filtered stream) or replay", example="stream"
+    )
+
+
 @dataclass(frozen=True)
 class StreamConfig:
-    bearer_token: str = field(repr=False)
-    rules: list[StreamRuleConfig]
-    sync_rules: bool = True
-    tweet_fields: list[str] = field(default_factory=list)
-    expansions: list[str] = field(default_factory=list)
-    timeout_s: float = 21.0
-    backoff_network_step_s: float = 0.25
-    backoff_network_max_s: float = 16.0
-    backoff_http_initial_s: float = 5.0
-    backoff_http_max_s: float = 320.0
-    backoff_rate_limit_initial_s: float = 60.0
-    api_base_url: str = X_API_BASE_URL
+    bearer_token: str = field(default="", repr=False, metadata={"toml": False})
+    rules: list[StreamRuleConfig] = setting(
+        [], "filtered-stream rules ({ value, tag })", example=EXAMPLE_RULES
+    )
+    bearer_token_env: str = setting(
+        "TWITTER_BEARER_TOKEN", 'environment variable of the token; "" = never read it'
+    )
+    bearer_token_file: str | None = setting(
+        None,
+        "0600/0640 file; the environment wins",
+        example="/etc/tweet-pipeline/secrets/producer/x-bearer-token",
+    )
+    api_base_url: str = setting(
+        X_API_BASE_URL, "X's; or a gateway/proxy, or http://host:port (double)"
+    )
+    sync_rules: bool = setting(True, "make the stream's rules equal to `rules`")
+    tweet_fields: list[str] = setting(
+        ["id", "text", "author_id", "created_at", "lang", "public_metrics", "entities"],
+        "X API tweet.fields",
+    )
+    expansions: list[str] = setting([], "X API expansions")
+    timeout_s: float = setting(21.0, "read timeout (X sends a keep-alive every 20 s)")
+    backoff_network_step_s: float = setting(0.25, "network errors: linear backoff ...")
+    backoff_network_max_s: float = setting(16.0, "... up to this")
+    backoff_http_initial_s: float = setting(5.0, "HTTP errors: exponential backoff ...")
+    backoff_http_max_s: float = setting(320.0, "... up to this")
+    backoff_rate_limit_initial_s: float = setting(60.0, "HTTP 429: exponential from here")
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    path: Path | None  # None: the sample bundled with the package
-    rate: float = 0.0
-    loop: bool = False
+    path: Path | None = setting(None, "NDJSON file; empty = the sample bundled with the package")
+    rate: float = setting(0.0, "records per second, 0 = full speed")
+    loop: bool = setting(False, "start over at the end (otherwise drain the spool and exit 0)")
 
 
 @dataclass(frozen=True)
 class ProducerSettings:
-    topic: str = "twitter"
-    acks: Literal[0, 1, "all"] = "all"
-    compression: Literal["gzip", "none"] = "gzip"
-    linger_ms: int = 5
-    delivery_timeout_ms: int = 120_000
-    request_timeout_ms: int = 30_000
-    max_block_ms: int = 10_000
-    batch_records: int = 500
-    retry_backoff_s: float = 1.0
-    retry_backoff_max_s: float = 30.0
-    shutdown_timeout_s: float = 10.0
-    dlq_topic: str = "twitter.dlq"
-    max_request_size: int = 1_048_576
+    topic: str = setting("twitter", "topic of the tweets")
+    acks: Literal[0, 1, "all"] = setting("all", '0, 1 or "all" (all: idempotent producer)')
+    compression: Literal["gzip", "none"] = setting("gzip", "gzip or none")
+    linger_ms: int = setting(5, "how long a batch waits for more records")
+    delivery_timeout_ms: int = setting(120_000, "give a send up after this (then retried)")
+    request_timeout_ms: int = setting(30_000, "one request's timeout")
+    max_block_ms: int = setting(10_000, "how long send() waits for metadata when Kafka is down")
+    batch_records: int = setting(500, "spool records read per round (in flight: twice that)")
+    retry_backoff_s: float = setting(1.0, "publisher backoff after a failure, doubling ...")
+    retry_backoff_max_s: float = setting(30.0, "... up to this")
+    shutdown_timeout_s: float = setting(
+        10.0, "on SIGTERM: publish what is spooled for at most this long"
+    )
+    dlq_topic: str = setting("twitter.dlq", "tweets Kafka can never accept go here")
+    max_request_size: int = setting(
+        1_048_576, "bytes; a bigger record is dead-lettered (envelope cut to fit)"
+    )
 
 
 @dataclass(frozen=True)
 class SpoolConfig:
-    path: Path
-    fsync: Literal["always", "normal"] = "always"
-    max_records: int = 1_000_000
-    max_bytes: int = 1_073_741_824  # 0: no byte limit
+    path: Path = setting(Path("/var/lib/tweet-pipeline/spool.db"), "SQLite spool file")
+    fsync: Literal["always", "normal"] = setting(
+        "always", "always (each commit) or normal (survives crashes, not power loss)"
+    )
+    max_records: int = setting(
+        1_000_000, "full at this many tweets: stream refuses new ones, replay waits"
+    )
+    max_bytes: int = setting(1_073_741_824, "... or this many key+value bytes (0 = no limit)")
 
 
 @dataclass(frozen=True)
@@ -126,38 +207,47 @@ class ProducerConfig:
 
 @dataclass(frozen=True)
 class ConsumerSettings:
-    topic: str = "twitter"
-    group_id: str = "tweet-consumers"
-    dlq_topic: str = "twitter.dlq"
-    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    max_poll_records: int = 500
-    commit_interval_s: float = 5.0
-    commit_max_records: int = 1000
-    lag_interval_s: float = 10.0
-    retry_backoff_s: float = 1.0
-    session_timeout_ms: int = 10_000
-    retry_backoff_max_s: float = 30.0
+    topic: str = setting("twitter", "topic of the tweets")
+    group_id: str = setting("tweet-consumers", "consumer group")
+    dlq_topic: str = setting("twitter.dlq", "malformed records go here")
+    auto_offset_reset: Literal["earliest", "latest"] = setting(
+        "earliest", "earliest or latest (for a group without committed offsets)"
+    )
+    max_poll_records: int = setting(500, "records per poll")
+    commit_interval_s: float = setting(
+        5.0, "checkpoint (flush sinks, then commit) at least this often ..."
+    )
+    commit_max_records: int = setting(
+        1000, "... and every this many records (= max records per S3 object)"
+    )
+    lag_interval_s: float = setting(10.0, "how often the lag gauge is refreshed")
+    retry_backoff_s: float = setting(1.0, "a failing sink/DLQ is retried after this, doubling ...")
+    retry_backoff_max_s: float = setting(30.0, "... up to this (consumption is paused meanwhile)")
+    session_timeout_ms: int = setting(10_000, "group session timeout")
 
 
 @dataclass(frozen=True)
 class ConsoleSinkConfig:
-    format: Literal["text", "json"] = "text"
+    enabled: bool = setting(True)
+    format: Literal["text", "json"] = setting("text", "text (one human line per tweet) or json")
 
 
 @dataclass(frozen=True)
 class FileSinkConfig:
-    path: Path
-    max_bytes: int = 100 * 1024 * 1024
-    backup_count: int = 5
-    fsync: bool = True
+    enabled: bool = setting(True)
+    path: Path = setting(Path("/var/lib/tweet-pipeline/tweets.jsonl"), "JSON-lines file")
+    max_bytes: int = setting(100 * 1024 * 1024, "rotate at this size ...")
+    backup_count: int = setting(5, "... keeping tweets.jsonl.1 .. .N")
+    fsync: bool = setting(True, "fsync at each checkpoint, before offsets are committed")
 
 
 @dataclass(frozen=True)
 class S3SinkConfig:
-    bucket: str
-    prefix: str = "tweets"
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
+    enabled: bool = setting(True)
+    bucket: str = setting("", "required", example="my-tweets-bucket")
+    prefix: str = setting("tweets", "objects: prefix/YYYY/MM/DD/HH/<time>-<id>.jsonl")
+    endpoint_url: str | None = setting(None, "empty = AWS; set for an S3-compatible endpoint")
+    region: str = setting("us-east-1", "AWS region of the bucket")
 
 
 @dataclass(frozen=True)
@@ -173,41 +263,42 @@ class ConsumerConfig:
         return []  # S3 credentials come from the AWS chain, never from this file
 
 
-def _kafka(table: Table, client_id: str) -> KafkaConfig:
-    protocol = table.string("security_protocol", "PLAINTEXT", choices=("PLAINTEXT", "SSL"))
+def _kafka(table: Table) -> KafkaConfig:
+    protocol = table.string("security_protocol", choices=("PLAINTEXT", "SSL"))
     cafile = table.optional_string("ssl_cafile")
     if cafile and not Path(cafile).is_file():
         table.error("ssl_cafile", f"is not a readable file (got {cafile!r})")
     return KafkaConfig(
-        bootstrap_servers=host_port_list(table, "bootstrap_servers", ["localhost:9092"]),
-        client_id=table.string("client_id", client_id, nonempty=True),
+        bootstrap_servers=host_port_list(table, "bootstrap_servers"),
+        client_id=table.string("client_id", nonempty=True),
         security_protocol=protocol,
         ssl_cafile=cafile,
     )
 
 
-def _metrics(table: Table, port: int) -> MetricsConfig:
+def _metrics(table: Table) -> MetricsConfig:
     return MetricsConfig(
-        enabled=table.boolean("enabled", True),
-        host=table.string("host", "0.0.0.0", nonempty=True),
-        port=table.integer("port", port, minimum=1, maximum=65535),
+        enabled=table.boolean("enabled"),
+        host=table.string("host", nonempty=True),
+        port=table.integer("port", minimum=1, maximum=65535),
     )
 
 
 def _acks(table: Table) -> Literal[0, 1, "all"]:
     raw = table.raw("acks")
-    if raw is None or raw in ("all", -1):
+    if raw is None:
+        return table.default("acks")  # type: ignore[no-any-return]
+    if raw in ("all", -1):
         return "all"
     if raw in (0, 1, "0", "1") and not isinstance(raw, bool):
         return 0 if int(raw) == 0 else 1
     table.error("acks", f"must be one of 0, 1, all (got {raw!r})")
-    return "all"
+    return table.default("acks")  # type: ignore[no-any-return]
 
 
 def _base_url(table: Table) -> str:
     url = table.string(
         "api_base_url",
-        X_API_BASE_URL,
         pattern=_BASE_URL,
         hint="an http(s) URL without query, e.g. http://127.0.0.1:8080",
     )
@@ -233,28 +324,25 @@ def _stream(table: Table, env: Mapping[str, str]) -> StreamConfig:
             table.error(f"rules[{index}]", f"has unknown keys {sorted(extra)}")
         else:
             rules.append(StreamRuleConfig(value=value, tag=tag))
-    sync_rules = table.boolean("sync_rules", True)
+    raw_env = table.raw("bearer_token_env")
+    sync_rules = table.boolean("sync_rules")
     if sync_rules and not raw_rules:
         table.error("rules", "must list at least one rule when sync_rules is true")
     fields = {"pattern": _FIELD, "hint": "X API field names"}
     return StreamConfig(
         bearer_token=token or "",
         rules=rules,
+        bearer_token_env=raw_env if isinstance(raw_env, str) else table.default("bearer_token_env"),
+        bearer_token_file=table.optional_string("bearer_token_file"),
         sync_rules=sync_rules,
-        tweet_fields=table.string_list(
-            "tweet_fields",
-            ["id", "text", "author_id", "created_at", "lang", "public_metrics", "entities"],
-            **fields,  # type: ignore[arg-type]
-        ),
-        expansions=table.string_list("expansions", [], **fields),  # type: ignore[arg-type]
-        timeout_s=table.number("timeout_s", 21.0, minimum=1.0),
-        backoff_network_step_s=table.number("backoff_network_step_s", 0.25, minimum=0.0),
-        backoff_network_max_s=table.number("backoff_network_max_s", 16.0, minimum=0.0),
-        backoff_http_initial_s=table.number("backoff_http_initial_s", 5.0, minimum=0.0),
-        backoff_http_max_s=table.number("backoff_http_max_s", 320.0, minimum=0.0),
-        backoff_rate_limit_initial_s=table.number(
-            "backoff_rate_limit_initial_s", 60.0, minimum=0.0
-        ),
+        tweet_fields=table.string_list("tweet_fields", **fields),  # type: ignore[arg-type]
+        expansions=table.string_list("expansions", **fields),  # type: ignore[arg-type]
+        timeout_s=table.number("timeout_s", minimum=1.0),
+        backoff_network_step_s=table.number("backoff_network_step_s", minimum=0.0),
+        backoff_network_max_s=table.number("backoff_network_max_s", minimum=0.0),
+        backoff_http_initial_s=table.number("backoff_http_initial_s", minimum=0.0),
+        backoff_http_max_s=table.number("backoff_http_max_s", minimum=0.0),
+        backoff_rate_limit_initial_s=table.number("backoff_rate_limit_initial_s", minimum=0.0),
         api_base_url=_base_url(table),
     )
 
@@ -268,8 +356,8 @@ def _replay(table: Table) -> ReplayConfig:
             table.error("path", f"is not a readable file (got {raw!r})")
     return ReplayConfig(
         path=path,
-        rate=table.number("rate", 0.0, minimum=0.0),
-        loop=table.boolean("loop", False),
+        rate=table.number("rate", minimum=0.0),
+        loop=table.boolean("loop"),
     )
 
 
@@ -277,56 +365,54 @@ def load_producer_config(path: Path, env: Mapping[str, str] | None = None) -> Pr
     env = os.environ if env is None else env
     problems: list[str] = []
     root = Table(read_toml(path), "", problems)
-    kafka = _kafka(root.table("kafka"), "tweet-producer")
-    p = root.table("producer")
+    kafka = _kafka(root.table("kafka", ProducerKafkaConfig))
+    p = root.table("producer", ProducerSettings)
     settings = ProducerSettings(
-        topic=topic_name(p, "topic", "twitter"),
+        topic=topic_name(p, "topic"),
         acks=_acks(p),
-        compression=p.string("compression", "gzip", choices=("gzip", "none")),  # type: ignore[arg-type]
-        linger_ms=p.integer("linger_ms", 5, minimum=0, maximum=60_000),
-        delivery_timeout_ms=p.integer("delivery_timeout_ms", 120_000, minimum=1000),
-        request_timeout_ms=p.integer("request_timeout_ms", 30_000, minimum=100),
-        max_block_ms=p.integer("max_block_ms", 10_000, minimum=100),
-        batch_records=p.integer("batch_records", 500, minimum=1, maximum=100_000),
-        retry_backoff_s=p.number("retry_backoff_s", 1.0, minimum=0.0),
-        retry_backoff_max_s=p.number("retry_backoff_max_s", 30.0, minimum=0.0),
-        shutdown_timeout_s=p.number("shutdown_timeout_s", 10.0, minimum=0.0),
-        dlq_topic=topic_name(p, "dlq_topic", "twitter.dlq"),
-        max_request_size=p.integer(
-            "max_request_size", 1_048_576, minimum=16_384, maximum=16 * 1024 * 1024
-        ),
+        compression=p.string("compression", choices=("gzip", "none")),  # type: ignore[arg-type]
+        linger_ms=p.integer("linger_ms", minimum=0, maximum=60_000),
+        delivery_timeout_ms=p.integer("delivery_timeout_ms", minimum=1000),
+        request_timeout_ms=p.integer("request_timeout_ms", minimum=100),
+        max_block_ms=p.integer("max_block_ms", minimum=100),
+        batch_records=p.integer("batch_records", minimum=1, maximum=100_000),
+        retry_backoff_s=p.number("retry_backoff_s", minimum=0.0),
+        retry_backoff_max_s=p.number("retry_backoff_max_s", minimum=0.0),
+        shutdown_timeout_s=p.number("shutdown_timeout_s", minimum=0.0),
+        dlq_topic=topic_name(p, "dlq_topic"),
+        max_request_size=p.integer("max_request_size", minimum=16_384, maximum=16 * 1024 * 1024),
     )
     if settings.dlq_topic == settings.topic:
         p.error("dlq_topic", f"must differ from producer.topic (got {settings.dlq_topic!r})")
-    src = root.table("source")
-    kind = src.string("type", "replay", choices=("stream", "replay"))
-    stream_table = src.table("stream")
-    replay_table = src.table("replay")
+    src = root.table("source", SourceSettings)
+    kind = src.string("type", choices=("stream", "replay"))
+    stream_table = src.table("stream", StreamConfig)
+    replay_table = src.table("replay", ReplayConfig)
     stream = _stream(stream_table, env) if kind == "stream" else None
     replay = _replay(replay_table) if kind == "replay" else None
     if kind != "stream":
         stream_table.finish = lambda: None  # type: ignore[method-assign]
     if kind != "replay":
         replay_table.finish = lambda: None  # type: ignore[method-assign]
-    sp = root.table("spool")
+    sp = root.table("spool", SpoolConfig)
     spool = SpoolConfig(
-        path=path_value(sp, "path", "/var/lib/tweet-pipeline/spool.db"),
-        fsync=sp.string("fsync", "always", choices=("always", "normal")),  # type: ignore[arg-type]
-        max_records=sp.integer("max_records", 1_000_000, minimum=1),
-        max_bytes=sp.integer("max_bytes", 1_073_741_824, minimum=0),
+        path=path_value(sp, "path"),
+        fsync=sp.string("fsync", choices=("always", "normal")),  # type: ignore[arg-type]
+        max_records=sp.integer("max_records", minimum=1),
+        max_bytes=sp.integer("max_bytes", minimum=0),
     )
-    metrics = _metrics(root.table("metrics"), 9108)
+    metrics = _metrics(root.table("metrics", ProducerMetricsConfig))
     root.finish()
     if problems:
         raise ConfigError(problems)
     return ProducerConfig(kafka, settings, kind, stream, replay, spool, metrics)  # type: ignore[arg-type]
 
 
-def _sink_enabled(sinks: Table, name: str) -> Table | None:
+def _sink_enabled(sinks: Table, name: str, declaration: type) -> Table | None:
     if not sinks.has(name):
         return None
-    table = sinks.table(name)
-    if table.boolean("enabled", True):
+    table = sinks.table(name, declaration)
+    if table.boolean("enabled"):
         return table
     table.finish = lambda: None  # type: ignore[method-assign]  # a disabled sink's keys are not read
     return None
@@ -336,52 +422,52 @@ def load_consumer_config(path: Path, env: Mapping[str, str] | None = None) -> Co
     del env  # secrets for S3 come from the standard AWS chain (env, instance profile)
     problems: list[str] = []
     root = Table(read_toml(path), "", problems)
-    kafka = _kafka(root.table("kafka"), "tweet-consumer")
-    c = root.table("consumer")
+    kafka = _kafka(root.table("kafka", ConsumerKafkaConfig))
+    c = root.table("consumer", ConsumerSettings)
     settings = ConsumerSettings(
-        topic=topic_name(c, "topic", "twitter"),
-        group_id=c.string("group_id", "tweet-consumers", nonempty=True),
-        dlq_topic=topic_name(c, "dlq_topic", "twitter.dlq"),
+        topic=topic_name(c, "topic"),
+        group_id=c.string("group_id", nonempty=True),
+        dlq_topic=topic_name(c, "dlq_topic"),
         auto_offset_reset=c.string(  # type: ignore[arg-type]
-            "auto_offset_reset", "earliest", choices=("earliest", "latest")
+            "auto_offset_reset", choices=("earliest", "latest")
         ),
-        max_poll_records=c.integer("max_poll_records", 500, minimum=1, maximum=100_000),
-        commit_interval_s=c.number("commit_interval_s", 5.0, minimum=0.0),
-        commit_max_records=c.integer("commit_max_records", 1000, minimum=1),
-        lag_interval_s=c.number("lag_interval_s", 10.0, minimum=0.1),
-        retry_backoff_s=c.number("retry_backoff_s", 1.0, minimum=0.0),
-        session_timeout_ms=c.integer("session_timeout_ms", 10_000, minimum=1000),
-        retry_backoff_max_s=c.number("retry_backoff_max_s", 30.0, minimum=0.0),
+        max_poll_records=c.integer("max_poll_records", minimum=1, maximum=100_000),
+        commit_interval_s=c.number("commit_interval_s", minimum=0.0),
+        commit_max_records=c.integer("commit_max_records", minimum=1),
+        lag_interval_s=c.number("lag_interval_s", minimum=0.1),
+        retry_backoff_s=c.number("retry_backoff_s", minimum=0.0),
+        session_timeout_ms=c.integer("session_timeout_ms", minimum=1000),
+        retry_backoff_max_s=c.number("retry_backoff_max_s", minimum=0.0),
     )
     if settings.dlq_topic == settings.topic:
         c.error("dlq_topic", f"must differ from consumer.topic (got {settings.dlq_topic!r})")
     sinks = root.table("sinks")
     console = file = s3 = None
-    if (t := _sink_enabled(sinks, "console")) is not None:
+    if (t := _sink_enabled(sinks, "console", ConsoleSinkConfig)) is not None:
         console = ConsoleSinkConfig(
-            format=t.string("format", "text", choices=("text", "json")),  # type: ignore[arg-type]
+            format=t.string("format", choices=("text", "json")),  # type: ignore[arg-type]
         )
-    if (t := _sink_enabled(sinks, "file")) is not None:
+    if (t := _sink_enabled(sinks, "file", FileSinkConfig)) is not None:
         file = FileSinkConfig(
-            path=path_value(t, "path", "/var/lib/tweet-pipeline/tweets.jsonl"),
-            max_bytes=t.integer("max_bytes", 100 * 1024 * 1024, minimum=1024),
-            backup_count=t.integer("backup_count", 5, minimum=1, maximum=1000),
-            fsync=t.boolean("fsync", True),
+            path=path_value(t, "path"),
+            max_bytes=t.integer("max_bytes", minimum=1024),
+            backup_count=t.integer("backup_count", minimum=1, maximum=1000),
+            fsync=t.boolean("fsync"),
         )
-    if (t := _sink_enabled(sinks, "s3")) is not None:
+    if (t := _sink_enabled(sinks, "s3", S3SinkConfig)) is not None:
         if not t.has("bucket"):
             t.error("bucket", "is required")
         s3 = S3SinkConfig(
-            bucket=t.string("bucket", "", pattern=_BUCKET, hint="an S3 bucket name"),
-            prefix=t.string("prefix", "tweets").strip("/"),
+            bucket=t.string("bucket", pattern=_BUCKET, hint="an S3 bucket name"),
+            prefix=t.string("prefix").strip("/"),
             endpoint_url=t.optional_string("endpoint_url"),
-            region=t.string("region", "us-east-1", nonempty=True),
+            region=t.string("region", nonempty=True),
         )
         if s3.endpoint_url and not _URL.match(s3.endpoint_url):
             t.error("endpoint_url", f"must be an http(s) URL (got {s3.endpoint_url!r})")
     if console is None and file is None and s3 is None:
         problems.append("sinks must enable at least one of console, file, s3")
-    metrics = _metrics(root.table("metrics"), 9109)
+    metrics = _metrics(root.table("metrics", ConsumerMetricsConfig))
     root.finish()
     if problems:
         raise ConfigError(problems)

@@ -15,6 +15,10 @@ are fetched again after the pause. ``tweet_consumer_paused`` is 1 meanwhile, and
 ``tweet_consumer_sink_errors_total{sink}`` / ``tweet_consumer_errors_total{kind="dlq"}`` count
 each failure. Only a rebalance (or SIGTERM) during a failure abandons the pending batch: its
 records are then delivered again (to this or another consumer), never lost.
+
+`ConsumerApp` is the checkpointing loop (poll, track offsets, flush then commit, rewind); what
+happens to one record (parse, then sinks or DLQ) is `tweet_pipeline.delivery.RecordHandler`.
+The dead-letter producer is configured like the producer's publisher (`producer_kwargs`).
 """
 
 from __future__ import annotations
@@ -32,16 +36,22 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from tweet_pipeline import cli
-from tweet_pipeline.config import ConsumerConfig, load_consumer_config
-from tweet_pipeline.deadletter import DEFAULT_MAX_REQUEST_SIZE, envelope_limit
-from tweet_pipeline.delivery import DeadLetterQueue, SinkDelivery
-from tweet_pipeline.envelope import MalformedTweetError, now_ms, parse_tweet, sink_record
+from tweet_pipeline.config import ConsumerConfig, ProducerSettings, load_consumer_config
+from tweet_pipeline.deadletter import envelope_limit
+from tweet_pipeline.delivery import DeadLetterQueue, RecordHandler, SinkDelivery
+from tweet_pipeline.envelope import now_ms
 from tweet_pipeline.metrics import ConsumerMetrics, serve
+from tweet_pipeline.publisher import producer_kwargs
 from tweet_pipeline.sinks import ConsoleSink, JsonLinesFileSink, S3Sink, Sink
 
 log = logging.getLogger("tweet_consumer")
 
 DLQ_CONFIRM_TIMEOUT_S = 10.0
+# The dead-letter producer: the publisher's settings (acks=all, idempotent, gzip, ...) with
+# shorter timeouts, so a checkpoint does not wait long for a DLQ that is down.
+DLQ_PRODUCER = ProducerSettings(
+    max_block_ms=5000, request_timeout_ms=10_000, delivery_timeout_ms=30_000
+)
 
 
 def build_sinks(config: ConsumerConfig) -> list[Sink]:
@@ -82,9 +92,10 @@ class ConsumerApp:
         self.dlq = DeadLetterQueue(
             dlq_factory or self._dlq_producer,
             self.settings.dlq_topic,
-            envelope_limit(DEFAULT_MAX_REQUEST_SIZE),
+            envelope_limit(DLQ_PRODUCER.max_request_size),
             self.metrics,
         )
+        self.handler = RecordHandler(self.delivery, self.dlq, self.metrics)
         self._stopping = threading.Event()
         self._consumer: Any = None
         self._next: dict[TopicPartition, int] = {}  # offset to commit, per partition
@@ -100,17 +111,7 @@ class ConsumerApp:
 
     # -- setup -----------------------------------------------------------------------------
     def _dlq_producer(self) -> Any:
-        return KafkaProducer(
-            **self.config.kafka.client_kwargs(),
-            acks="all",
-            enable_idempotence=True,
-            compression_type="gzip",
-            linger_ms=5,
-            max_request_size=DEFAULT_MAX_REQUEST_SIZE,
-            max_block_ms=5000,
-            request_timeout_ms=10_000,
-            delivery_timeout_ms=30_000,
-        )
+        return KafkaProducer(**producer_kwargs(self.config.kafka, DLQ_PRODUCER))
 
     def _connect(self) -> None:
         self._consumer = KafkaConsumer(
@@ -126,27 +127,15 @@ class ConsumerApp:
 
     # -- processing ------------------------------------------------------------------------
     def _handle(self, record: Any) -> None:
+        """Track the record's offset (committed at the next checkpoint), then hand it on."""
         self._next[TopicPartition(record.topic, record.partition)] = record.offset + 1
         self._pending += 1
         self.metrics.consumed.inc()
         self.metrics.uncommitted.set(self._pending)
-        try:
-            tweet = parse_tweet(record.value)
-        except MalformedTweetError as exc:
-            log.warning(
-                "dead-lettering %s-%d@%d: %s", record.topic, record.partition, record.offset, exc
-            )
-            self.dlq.add(record, str(exc))
-            return
-        out = sink_record(tweet, record)
-        if out["received_at"] is not None:
-            self.metrics.end_to_end_latency.observe(
-                max(0.0, (out["consumed_at"] - out["received_at"]) / 1000)
-            )
-        self.delivery.add(out)
+        self.handler.handle(record)
 
     def _failing(self) -> bool:
-        return bool(self.delivery.failing) or self.dlq.failing
+        return bool(self.handler.failing)
 
     def _process(self, polled: dict[Any, list[Any]]) -> None:
         """Hand records on; checkpoint every commit_max_records (one S3 object).
@@ -188,7 +177,7 @@ class ConsumerApp:
         log.warning(
             "pausing consumption: %d records wait for %s",
             self._pending,
-            ", ".join([*self.delivery.failing, *(["dlq"] if self.dlq.failing else [])]),
+            ", ".join(self.handler.failing),
         )
         self._schedule_retry()
 
@@ -212,8 +201,7 @@ class ConsumerApp:
             self._last_checkpoint = time.monotonic()
             self._unblock()
             return True
-        sinks_ok = self.delivery.flush()
-        if not (sinks_ok and self.dlq.confirm(DLQ_CONFIRM_TIMEOUT_S)):
+        if not self.handler.flush(DLQ_CONFIRM_TIMEOUT_S):
             if self._blocked:
                 self._schedule_retry()
             else:
@@ -233,8 +221,7 @@ class ConsumerApp:
         return True
 
     def _reset_pending(self, discard: bool = False) -> None:
-        self.delivery.reset(discard=discard)
-        self.dlq.reset()
+        self.handler.reset(discard=discard)
         self._next.clear()
         self._pending = 0
         self.metrics.uncommitted.set(0)
@@ -300,9 +287,7 @@ class ConsumerApp:
                 )
         finally:
             self._consumer.close(autocommit=False)
-            self.dlq.close()
-            for sink in self.sinks:
-                sink.close()
+            self.handler.close()
         log.info("stopped at %d", now_ms())
         return 0
 

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from tweet_pipeline.settings import Table
+from tweet_pipeline.toml_tables import Table
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # one line of printable ASCII, no spaces
@@ -44,7 +44,7 @@ def _secret_from_file(table: Table, key: str, path: str) -> str | None:
 def bearer_token(table: Table, env: Mapping[str, str]) -> str | None:
     """From $bearer_token_env (if that key is not empty and the variable is set), else the file."""
     raw_env = table.raw("bearer_token_env")
-    env_name = "TWITTER_BEARER_TOKEN" if raw_env is None else raw_env
+    env_name = table.default("bearer_token_env") if raw_env is None else raw_env
     if not isinstance(env_name, str) or (env_name and not _ENV_NAME.match(env_name)):
         # Not echoed: a token pasted here by mistake must not end up in a terminal or log.
         table.error("bearer_token_env", "must be an environment variable name or empty")

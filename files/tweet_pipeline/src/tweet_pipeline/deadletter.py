@@ -36,7 +36,6 @@ from tweet_pipeline.spool import SpooledTweet
 HEADER_STAGE = "x-dead-letter-stage"
 # Room left in a request for the record batch framing, the key and the headers.
 RECORD_OVERHEAD = 4096
-DEFAULT_MAX_REQUEST_SIZE = 1_048_576  # kafka-python's (and Kafka's) default max.request.size
 _MAX_ERROR = 1000
 _MAX_KEY = 1024
 

@@ -1,4 +1,10 @@
-"""The consumer's pending batch: what was read since the last commit, and where it has gone.
+"""The consumer's record handling: each record to the sinks, or (malformed) to the DLQ.
+
+`RecordHandler` is what the checkpointing loop (`tweet_pipeline.consumer.ConsumerApp`: poll,
+track offsets, flush then commit, rewind) hands every record to: it parses the record, then
+gives it to the sinks (`SinkDelivery`) or, if malformed, to the dead-letter topic
+(`DeadLetterQueue`). The loop knows nothing of sinks or envelopes; the handler knows nothing of
+offsets. The pending batch is what was read since the last commit, and where it has gone:
 
 `SinkDelivery` keeps the batch's sink records and, per sink, how many of them the sink has
 taken (`write` returned). A sink that fails is marked failing and skipped; a retry hands it only
@@ -23,6 +29,7 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from tweet_pipeline.deadletter import consumer_dead_letter, dlq_key, record_error_reason
+from tweet_pipeline.envelope import MalformedTweetError, parse_tweet, sink_record
 from tweet_pipeline.metrics import ConsumerMetrics
 from tweet_pipeline.sinks import Sink
 
@@ -189,3 +196,49 @@ class DeadLetterQueue:
             with contextlib.suppress(Exception):
                 self._producer.close(timeout=5)
             self._producer = None
+
+
+class RecordHandler:
+    """Parse each record, then hand it to the sinks or, if malformed, to the dead-letter topic."""
+
+    def __init__(
+        self, delivery: SinkDelivery, dlq: DeadLetterQueue, metrics: ConsumerMetrics
+    ) -> None:
+        self.delivery = delivery
+        self.dlq = dlq
+        self.metrics = metrics
+
+    def handle(self, record: Any) -> None:
+        try:
+            tweet = parse_tweet(record.value)
+        except MalformedTweetError as exc:
+            log.warning(
+                "dead-lettering %s-%d@%d: %s", record.topic, record.partition, record.offset, exc
+            )
+            self.dlq.add(record, str(exc))
+            return
+        out = sink_record(tweet, record)
+        if out["received_at"] is not None:
+            self.metrics.end_to_end_latency.observe(
+                max(0.0, (out["consumed_at"] - out["received_at"]) / 1000)
+            )
+        self.delivery.add(out)
+
+    @property
+    def failing(self) -> list[str]:
+        """What fails: sink names, and "dlq"; empty when all is well."""
+        return [*self.delivery.failing, *(["dlq"] if self.dlq.failing else [])]
+
+    def flush(self, dlq_timeout: float) -> bool:
+        """Every sink holds the batch and every dead letter is acknowledged (else retry later)."""
+        return self.delivery.flush() and self.dlq.confirm(dlq_timeout)
+
+    def reset(self, discard: bool = False) -> None:
+        """The batch is committed (or, with `discard`, abandoned: it is delivered again)."""
+        self.delivery.reset(discard=discard)
+        self.dlq.reset()
+
+    def close(self) -> None:
+        self.dlq.close()
+        for sink in self.delivery.sinks:
+            sink.close()

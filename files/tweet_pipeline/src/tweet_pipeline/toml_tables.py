@@ -1,7 +1,9 @@
 """Reading and validating TOML configuration tables.
 
 `Table` wraps one TOML table and records every problem it meets as a line such as
-``producer.acks must be one of 0, 1, all (got 'banana')``. Loaders read everything they need,
+``producer.acks must be one of 0, 1, all (got 'banana')``. A table may carry its declaration
+(the config dataclass, `tweet_pipeline.config`): a value read without an explicit default then
+defaults to the declared one, so each default is written once. Loaders read everything they need,
 then call `Table.finish()` (which also reports unknown keys, i.e. typos) and raise one
 `ConfigError` carrying all problems, so an operator sees every bad value at once.
 """
@@ -11,10 +13,12 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 _N = TypeVar("_N", int, float)
+_DECLARED: Any = object()  # "use the declared default"
 
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -44,12 +48,35 @@ def _show(value: object) -> str:
     return repr(value)
 
 
+def declared_defaults(declaration: type | None) -> dict[str, Any]:
+    """Each TOML key of a config dataclass and its default (fields with ``toml=False`` skipped)."""
+    if declaration is None:
+        return {}
+    assert is_dataclass(declaration), declaration
+    defaults: dict[str, Any] = {}
+    for f in fields(declaration):
+        if not f.metadata.get("toml", True):
+            continue
+        if f.default is not MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            defaults[f.name] = f.default_factory()
+    return defaults
+
+
 class Table:
     """A view on one TOML table that validates values and collects problems."""
 
-    def __init__(self, data: Mapping[str, Any], path: str, problems: list[str]) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        path: str,
+        problems: list[str],
+        declaration: type | None = None,
+    ) -> None:
         self._data = data
         self._path = path
+        self._defaults = declared_defaults(declaration)
         self._seen: set[str] = set()
         self._children: list[Table] = []
         self.problems = problems
@@ -67,27 +94,34 @@ class Table:
         self._seen.add(key)
         return self._data.get(key)
 
-    def table(self, key: str) -> Table:
+    def default(self, key: str, default: Any = _DECLARED) -> Any:
+        """`default` if given, else the declared default of `key` (a KeyError is a bug)."""
+        if default is _DECLARED:
+            return self._defaults[key]
+        return default
+
+    def table(self, key: str, declaration: type | None = None) -> Table:
         raw = self._get(key)
         if raw is None:
             raw = {}
         elif not isinstance(raw, Mapping):
             self.error(key, f"must be a table (got {_show(raw)})")
             raw = {}
-        child = Table(raw, self.name(key), self.problems)
+        child = Table(raw, self.name(key), self.problems, declaration)
         self._children.append(child)
         return child
 
     def string(
         self,
         key: str,
-        default: str,
+        default: str = _DECLARED,
         *,
         choices: Sequence[str] | None = None,
         nonempty: bool = False,
         pattern: re.Pattern[str] | None = None,
         hint: str = "",
     ) -> str:
+        default = cast(str, self.default(key, default))
         raw = self._get(key)
         if raw is None:
             return default
@@ -112,8 +146,14 @@ class Table:
         return self.string(key, "")
 
     def integer(
-        self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+        self,
+        key: str,
+        default: int = _DECLARED,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
     ) -> int:
+        default = cast(int, self.default(key, default))
         raw = self._get(key)
         if raw is None:
             return default
@@ -125,11 +165,12 @@ class Table:
     def number(
         self,
         key: str,
-        default: float,
+        default: float = _DECLARED,
         *,
         minimum: float | None = None,
         maximum: float | None = None,
     ) -> float:
+        default = cast(float, self.default(key, default))
         raw = self._get(key)
         if raw is None:
             return default
@@ -149,7 +190,8 @@ class Table:
             return default
         return value
 
-    def boolean(self, key: str, default: bool) -> bool:
+    def boolean(self, key: str, default: bool = _DECLARED) -> bool:
+        default = cast(bool, self.default(key, default))
         raw = self._get(key)
         if raw is None:
             return default
@@ -161,11 +203,12 @@ class Table:
     def string_list(
         self,
         key: str,
-        default: Sequence[str],
+        default: Sequence[str] = _DECLARED,
         *,
         pattern: re.Pattern[str] | None = None,
         hint: str = "",
     ) -> list[str]:
+        default = cast(Sequence[str], self.default(key, default))
         raw = self._get(key)
         if raw is None:
             return list(default)
@@ -193,7 +236,7 @@ class Table:
             child.finish()
 
 
-def host_port_list(table: Table, key: str, default: Sequence[str]) -> list[str]:
+def host_port_list(table: Table, key: str, default: Sequence[str] = _DECLARED) -> list[str]:
     values = table.string_list(key, default, pattern=_HOST_PORT, hint="host:port entries")
     if not values:
         table.error(key, "must list at least one host:port")
@@ -204,7 +247,7 @@ def host_port_list(table: Table, key: str, default: Sequence[str]) -> list[str]:
     return values
 
 
-def topic_name(table: Table, key: str, default: str) -> str:
+def topic_name(table: Table, key: str, default: str = _DECLARED) -> str:
     return table.string(
         key,
         default,
@@ -214,8 +257,8 @@ def topic_name(table: Table, key: str, default: str) -> str:
     )
 
 
-def path_value(table: Table, key: str, default: str) -> Path:
-    value = table.string(key, default, nonempty=True)
+def path_value(table: Table, key: str, default: str = _DECLARED) -> Path:
+    value = table.string(key, str(table.default(key, default)), nonempty=True)
     path = Path(value)
     if not path.is_absolute() and value:
         # Relative paths are resolved against the working directory; systemd units set it.

@@ -29,16 +29,36 @@ VARS_FILES = [
     for kind in ("defaults", "vars")
     if (ROOT / "roles" / role / kind / "main.yml").exists()
 ]
+BROKERS = {"broker1": None, "broker2": None, "broker3": None}
+# Three nodes running broker and KRaft controller in one process (or, in ZooKeeper mode, a broker
+# and a ZooKeeper node each).
 INVENTORY = {
     "all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
         "children": {
-            "zookeeper": {"hosts": {"broker1": None, "broker2": None, "broker3": None}},
-            "kafka_brokers": {"hosts": {"broker1": None, "broker2": None, "broker3": None}},
+            "zookeeper": {"hosts": BROKERS},
+            "kafka_brokers": {"hosts": BROKERS},
+            "kafka_controllers": {"hosts": BROKERS},
             "monitoring": {"hosts": {"broker1": None}},
         },
     }
 }
+# Dedicated KRaft controllers (the production layout): three controllers, three brokers.
+DEDICATED = {
+    "all": {
+        "vars": INVENTORY["all"]["vars"],
+        "children": {
+            "kafka_brokers": {"hosts": BROKERS},
+            "kafka_controllers": {"hosts": {"controller1": None, "controller2": None, "controller3": None}},
+        },
+    }
+}
+# The roles' configuration checkers, and the module they import from their own directory.
+CHECKERS = {
+    "kafka_config_check": ROOT / "roles/kafka/files/kafka_config_check.py",
+    "zookeeper_config_check": ROOT / "roles/zookeeper/files/zookeeper_config_check.py",
+}
+SHARED_MODULE = ROOT / "roles/common/files/java_properties.py"
 # From Debian's prometheus package: scripts/bootstrap unpacks it into .venv/bin (or set PROMTOOL).
 PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool") or shutil.which("promtool", path=str(VENV_BIN))
 
@@ -54,23 +74,27 @@ def role_task(role: str, name: str) -> dict[str, Any]:
     return args
 
 
-def render(tmp_path: Path, role: str, name: str, dest: str, kafka_home: Path, **extra_vars: Any) -> tuple[bool, str]:
-    """Run the role's template task on broker1 into tmp_path/dest; (succeeded, output)."""
+def installed_checkers(directory: Path) -> dict[str, str]:
+    """The checkers as the roles install them: in one directory, beside their shared module."""
+    directory.mkdir(exist_ok=True)
+    for source in (*CHECKERS.values(), SHARED_MODULE):
+        shutil.copy(source, directory)
+    return {variable: str(directory / path.name) for variable, path in CHECKERS.items()}
+
+
+def render(tmp_path: Path, role: str, name: str, dest: str, kafka_home: Path, host: str = "broker1",
+           inventory: dict[str, Any] = INVENTORY, **extra_vars: Any) -> tuple[bool, str]:
+    """Run the role's template task on `host` into tmp_path/dest; (succeeded, output)."""
     args = role_task(role, name)
     args.pop("owner", None)
     args.pop("group", None)
     args["src"] = f"{ROOT}/roles/{role}/templates/" + args["src"]  # src may be an expression
     args["dest"] = str(tmp_path / dest)
-    play = [{"hosts": "broker1", "gather_facts": False, "vars_files": [str(ROOT / f) for f in VARS_FILES],
+    play = [{"hosts": host, "gather_facts": False, "vars_files": [str(ROOT / f) for f in VARS_FILES],
              "tasks": [{"name": name, "ansible.builtin.template": args}]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(INVENTORY))
-    variables = {
-        "kafka_home": str(kafka_home),
-        "kafka_config_check": str(ROOT / "roles/kafka/files/kafka_config_check.py"),
-        "zookeeper_config_check": str(ROOT / "roles/zookeeper/files/zookeeper_config_check.py"),
-        **extra_vars,
-    }
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    variables = {"kafka_home": str(kafka_home), **installed_checkers(tmp_path / "config-check"), **extra_vars}
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     proc = subprocess.run(
@@ -82,29 +106,60 @@ def render(tmp_path: Path, role: str, name: str, dest: str, kafka_home: Path, **
 
 
 @pytest.fixture(scope="session")
-def kafka4_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Kafka 4.0 assembled by scripts/build-kafka-dist (cached after the first build)."""
-    build = subprocess.run([str(ROOT / "scripts" / "build-kafka-dist"), "4.0.0", "2.13"],
-                           capture_output=True, text=True, timeout=1200)
-    if build.returncode != 0:
-        pytest.skip(f"no Kafka 4.0 distribution: {build.stderr.strip()[-300:]}")
-    target = tmp_path_factory.mktemp("kafka4-dist")
+def zookeeper_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The kafka role's ZooKeeper-mode release (3.9), assembled by scripts/build-kafka-dist (cached)."""
+    build = subprocess.run([str(ROOT / "scripts" / "build-kafka-dist"), "zookeeper"],
+                           capture_output=True, text=True, timeout=1200, check=True)
+    target = tmp_path_factory.mktemp("kafka-zookeeper-dist")
     with tarfile.open(build.stdout.strip()) as tar:
         tar.extractall(target, filter="data")
     return next(target.iterdir())
 
 
-@pytest.mark.parametrize("mode", ["zookeeper", "kraft"])
-def test_kafka_accepts_the_rendered_server_properties(tmp_path: Path, kafka_dist: Path, mode: str) -> None:
-    ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", kafka_dist,
+@pytest.fixture(params=["kraft", "zookeeper"])
+def mode_dist(request: pytest.FixtureRequest, kafka_dist: Path) -> tuple[str, Path]:
+    """Each metadata mode with its Kafka release: KRaft on Kafka 4, ZooKeeper mode on 3.9."""
+    if request.param == "kraft":
+        return "kraft", kafka_dist
+    return "zookeeper", request.getfixturevalue("zookeeper_dist")
+
+
+def test_kafka_accepts_the_rendered_server_properties(tmp_path: Path, mode_dist: tuple[str, Path]) -> None:
+    mode, dist = mode_dist
+    ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", dist,
                         kafka_metadata_mode=mode)
     assert ok, output
-    assert f"broker 1 ({mode} mode)" in (tmp_path / "server.properties").read_text()
+    assert f"node 1 ({mode} mode)" in (tmp_path / "server.properties").read_text()
 
 
-def test_kafka_accepts_the_rendered_logging_configuration(tmp_path: Path, kafka_dist: Path) -> None:
-    ok, output = render(tmp_path, "kafka", "Write the logging configuration", "log4j.properties", kafka_dist)
+def test_kafka_accepts_the_rendered_logging_configuration(tmp_path: Path, mode_dist: tuple[str, Path]) -> None:
+    mode, dist = mode_dist
+    dest = "log4j2.yaml" if mode == "kraft" else "log4j.properties"
+    ok, output = render(tmp_path, "kafka", "Write the logging configuration", dest, dist, kafka_metadata_mode=mode)
     assert ok, output
+    assert (tmp_path / dest).exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "roles", "listeners"),
+    [("controller1", "controller", "CONTROLLER://0.0.0.0:9093"), ("broker1", "broker", "PLAINTEXT://0.0.0.0:9092")],
+)
+def test_kafka_accepts_dedicated_controllers_and_brokers(
+    tmp_path: Path, kafka_dist: Path, host: str, roles: str, listeners: str
+) -> None:
+    """The production layout: controllers and brokers on separate hosts, node ids controllers first."""
+    ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", kafka_dist,
+                        host=host, inventory=DEDICATED)
+    assert ok, output
+    properties = dict(
+        line.split("=", 1) for line in (tmp_path / "server.properties").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert properties["process.roles"] == roles
+    assert properties["listeners"] == listeners
+    assert properties["controller.quorum.voters"] == "1@controller1:9093,2@controller2:9093,3@controller3:9093"
+    assert properties["node.id"] == ("1" if host == "controller1" else "4")
+    assert ("advertised.listeners" in properties) == (roles == "broker")
 
 
 @pytest.mark.parametrize(
@@ -113,9 +168,11 @@ def test_kafka_accepts_the_rendered_logging_configuration(tmp_path: Path, kafka_
         ({"kafka_num_partitions": 0},
          "Invalid value 0 for configuration num.partitions: Value must be at least 1 (role variable: kafka_num_partitions)"),
         ({"kafka_server_properties_extra": {"log.segment.bytes": 10}},
-         "configuration log.segment.bytes: Value must be at least 14 "
-         "(set through kafka_server_properties_extra['log.segment.bytes'])"),
-        ({"kafka_server_properties_extra": {"process.roles": "broker"}}, "controller.quorum.voters"),
+         "configuration log.segment.bytes: Value must be at least "),
+        ({"kafka_server_properties_extra": {"process.roles": "broker"}}, "controller"),
+        # Kafka takes any negative retention for "unlimited" (so -5 passes here: only the preflight's
+        # range check stops it), but refuses 0.
+        ({"kafka_log_retention_hours": 0}, "log.retention.ms must be unlimited (-1)"),
     ],
 )
 def test_a_server_properties_kafka_rejects_leaves_the_old_file(
@@ -130,23 +187,9 @@ def test_a_server_properties_kafka_rejects_leaves_the_old_file(
     assert live.read_text() == "# the running broker's configuration\n"
 
 
-def test_kafka4_accepts_the_rendered_kraft_files(tmp_path: Path, kafka4_dist: Path) -> None:
-    for name, dest in (("Write server.properties", "server.properties"),
-                       ("Write the logging configuration", "log4j2.yaml")):
-        ok, output = render(tmp_path, "kafka", name, dest, kafka4_dist, kafka_version="4.0.0",
-                            kafka_metadata_mode="kraft")
-        assert ok, output
-    # Kafka takes any negative retention for "unlimited" (so -5 passes here: only the preflight's range
-    # check stops it), but refuses 0.
-    ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", kafka4_dist,
-                        kafka_version="4.0.0", kafka_metadata_mode="kraft", kafka_log_retention_hours=0)
-    assert not ok, output
-    assert "log.retention.ms must be unlimited (-1)" in output and "kafka_log_retention_hours" in output, output
-
-
-def test_zookeeper_check_accepts_the_rendered_files(tmp_path: Path, kafka_dist: Path) -> None:
+def test_zookeeper_check_accepts_the_rendered_files(tmp_path: Path, zookeeper_dist: Path) -> None:
     for name, dest in (("Write zoo.cfg", "zoo.cfg"), ("Write the logging configuration", "log4j.properties")):
-        ok, output = render(tmp_path, "zookeeper", name, dest, kafka_dist)
+        ok, output = render(tmp_path, "zookeeper", name, dest, zookeeper_dist)
         assert ok, output
     assert "server.3=broker3:2888:3888" in (tmp_path / "zoo.cfg").read_text()
 
@@ -161,11 +204,11 @@ def test_zookeeper_check_accepts_the_rendered_files(tmp_path: Path, kafka_dist: 
     ],
 )
 def test_a_zoo_cfg_the_check_rejects_leaves_the_old_file(
-    tmp_path: Path, kafka_dist: Path, extra_vars: dict[str, Any], message: str
+    tmp_path: Path, zookeeper_dist: Path, extra_vars: dict[str, Any], message: str
 ) -> None:
     live = tmp_path / "zoo.cfg"
     live.write_text("# the running node's configuration\n")
-    ok, output = render(tmp_path, "zookeeper", "Write zoo.cfg", "zoo.cfg", kafka_dist, **extra_vars)
+    ok, output = render(tmp_path, "zookeeper", "Write zoo.cfg", "zoo.cfg", zookeeper_dist, **extra_vars)
     assert not ok and "failed to validate" in output, output
     assert message in output, output
     assert live.read_text() == "# the running node's configuration\n"

@@ -24,12 +24,13 @@ from conftest import ROOT
 
 SCRIPT = ROOT / "scripts" / "build-kafka-dist"
 DEFAULTS = yaml.safe_load((ROOT / "roles" / "kafka" / "defaults" / "main.yml").read_text())
-DEFAULT_VERSION = str(DEFAULTS["kafka_version"])
+DEFAULT_VERSION = str(DEFAULTS["kafka_kraft_version"])
+ZOOKEEPER_VERSION = str(DEFAULTS["kafka_zookeeper_version"])
 SCALA = str(DEFAULTS["kafka_scala_version"])
 # 4.4.0 is the newest kafka_2.13 on Maven Central here, but its kafka-shell (kafka-metadata-shell)
 # is not published there: 4.3.1 is the newest 4.x that builds.
 KAFKA4_VERSION = os.environ.get("KAFKA_DIST_TEST_KAFKA4", "4.3.1")
-VERSIONS = list(dict.fromkeys([DEFAULT_VERSION, KAFKA4_VERSION]))
+VERSIONS = list(dict.fromkeys([DEFAULT_VERSION, ZOOKEEPER_VERSION, KAFKA4_VERSION]))
 
 # The launchers operators reach for, in every supported version; ZooKeeper's only before 4.0.
 EXPECTED = {

@@ -115,7 +115,7 @@ def test_cluster_info_reports_brokers_and_topics(
     assert info["controller_id"] == 1
     assert info["topics"][unique_topic] == {
         "partitions": 2, "replication_factor": 1, "under_replicated": 0, "offline": 0,
-        "internal": False,
+        "internal": False, "min_insync_replicas": 1, "under_min_isr": 0,
     }
 
 

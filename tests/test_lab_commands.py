@@ -79,9 +79,28 @@ def test_lab_archive_is_the_one_build_kafka_dist_makes() -> None:
 def test_lab_keeps_the_mode_scripts_lab_recorded(tmp_path: Path) -> None:
     inventory = tmp_path / "inventories" / "lab"
     shutil.copytree(ROOT / "inventories" / "lab", inventory)
-    assert lab_var("kafka_metadata_mode", inventory) == "zookeeper"
-    (tmp_path / ".lab").mkdir()
-    (tmp_path / ".lab" / "metadata_mode").write_text("kraft\n")
     assert lab_var("kafka_metadata_mode", inventory) == "kraft"
+    (tmp_path / ".lab").mkdir()
+    (tmp_path / ".lab" / "metadata_mode").write_text("zookeeper\n")
+    assert lab_var("kafka_metadata_mode", inventory) == "zookeeper"
     # An explicit choice in the environment still wins (the molecule scenarios use it).
-    assert lab_var("kafka_metadata_mode", inventory, KAFKA_METADATA_MODE="zookeeper") == "zookeeper"
+    assert lab_var("kafka_metadata_mode", inventory, KAFKA_METADATA_MODE="kraft") == "kraft"
+
+
+def test_zookeeper_layout_is_one_switch() -> None:
+    """KAFKA_METADATA_MODE=zookeeper: the brokers form the ensemble and run the 3.9 release."""
+    built = subprocess.run(
+        [str(ROOT / "scripts" / "build-kafka-dist"), "zookeeper"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    assert lab_var("kafka_archive_local_path", KAFKA_METADATA_MODE="zookeeper") == built
+    assert "3.9" in Path(built).name
+
+    def zookeeper_hosts(**env: str) -> list[str]:
+        proc = subprocess.run(
+            [str(VENV_BIN / "ansible-inventory"), "--list"],
+            cwd=ROOT, env=new_shell_env(**env), capture_output=True, text=True, check=True,
+        )
+        return sorted(json.loads(proc.stdout).get("zookeeper", {}).get("hosts", []))
+
+    assert zookeeper_hosts(KAFKA_METADATA_MODE="zookeeper") == ["kafka1", "kafka2", "kafka3"]
+    assert zookeeper_hosts(KAFKA_METADATA_MODE="kraft") == []

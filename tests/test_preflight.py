@@ -12,6 +12,8 @@ from conftest import ROOT, run_playbook
 INVENTORY = ROOT / "tests" / "inventories" / "validation"
 # A second inventory source that adds an (unreachable) monitoring host, monitor1.
 MONITORING = ROOT / "tests" / "inventories" / "monitoring.yml"
+# A second inventory source that adds broker2, pinned to broker1's node id.
+SECOND_BROKER = ROOT / "tests" / "inventories" / "second_broker.yml"
 
 
 def site(*extra_vars: dict[str, object]) -> tuple[int, str]:
@@ -124,9 +126,16 @@ def test_out_of_range_cli_values_fail_naming_the_variable(pair: str, named: str)
     assert_stopped_by_validation(*site_cli(pair), named)
 
 
-def test_kraft_node_id_must_match_the_voters() -> None:
-    rc, output = site_cli("kafka_metadata_mode=kraft", "kafka_node_id=5")
-    assert_stopped_by_validation(rc, output, "kafka_node_id")
+def test_kraft_node_ids_must_be_unique() -> None:
+    """A second broker pinned to the first one's node id: both would claim one voter's id."""
+    run = run_playbook(ROOT / "site.yml", "-i", str(SECOND_BROKER), inventory=INVENTORY)
+    assert_stopped_by_validation(run.rc, run.output, "kafka_node_id", host="broker2")
+
+
+def test_kraft_needs_controllers() -> None:
+    """KRaft mode (the default) with an empty controllers group stops, naming the group."""
+    rc, output = site_cli("pipeline_kafka_controller_group=no_such_group")
+    assert_stopped_by_validation(rc, output, "no_such_group")
 
 
 @pytest.mark.parametrize(

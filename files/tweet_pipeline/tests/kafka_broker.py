@@ -4,7 +4,7 @@ Used by the package's tests (`from tests.kafka_broker import ...`) and by the re
 (tests/conftest.py loads this file by path): the two suites run in different venvs, so this module
 uses the standard library only.
 
-The Kafka version is the kafka role's (kafka_version and kafka_scala_version in
+The Kafka version is the kafka role's (kafka_kraft_version and kafka_scala_version in
 roles/kafka/defaults/main.yml); the distribution archive is $KAFKA_DIST_ARCHIVE, else the one
 scripts/build-kafka-dist assembles (or finds in its cache) for that version.
 """
@@ -68,15 +68,15 @@ def free_port() -> int:
 
 
 def kafka_version() -> tuple[str, str]:
-    """(kafka_version, kafka_scala_version) of the kafka role's defaults."""
+    """(version, scala version) of the kafka role's defaults: its KRaft-mode release."""
     text = KAFKA_DEFAULTS.read_text()
     found = {}
-    for key in ("kafka_version", "kafka_scala_version"):
+    for key in ("kafka_kraft_version", "kafka_scala_version"):
         match = re.search(rf"^{key}:\s*[\"']?([^\"'\s#]+)", text, re.MULTILINE)
         if not match:
             raise RuntimeError(f"{key} not found in {KAFKA_DEFAULTS}")
         found[key] = match.group(1)
-    return found["kafka_version"], found["kafka_scala_version"]
+    return found["kafka_kraft_version"], found["kafka_scala_version"]
 
 
 def kafka_archive() -> Path:

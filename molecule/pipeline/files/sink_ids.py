@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Prints, as JSON, the tweet ids the consumer's JSON-lines files hold for one check.
 
-usage: sink_ids.py SELECTOR PATTERN
+usage: sink_ids.py SELECTOR PATTERN [COUNT]
 SELECTOR is a marker (ids "MARKER-...") or "@FILE", a JSON list of exact ids. The output is
-{"ids": [distinct ids, sorted], "duplicates": extra copies beyond the first of each id}.
+{"ids": [distinct ids, sorted], "duplicates": extra copies beyond the first of each id}; with COUNT
+(a marker's ids MARKER-000000 on, as make_tweets.py writes them) a summary instead, for big sets:
+{"found", "missing", "missing_sample", "unexpected", "duplicates"}.
 """
 
 import glob
@@ -31,4 +33,13 @@ for path in glob.glob(pattern):
             tweet_id = json.loads(line).get("tweet", {}).get("id", "")
             if selected(tweet_id):
                 copies[tweet_id] += 1
-print(json.dumps({"ids": sorted(copies), "duplicates": sum(copies.values()) - len(copies)}))
+duplicates = sum(copies.values()) - len(copies)
+if len(sys.argv) > 3:
+    expected = {f"{selector}-{i:06d}" for i in range(int(sys.argv[3]))}
+    missing = sorted(expected - copies.keys())
+    print(json.dumps({
+        "found": len(copies), "missing": len(missing), "missing_sample": missing[:10],
+        "unexpected": len(copies.keys() - expected), "duplicates": duplicates,
+    }))
+else:
+    print(json.dumps({"ids": sorted(copies), "duplicates": duplicates}))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks a rendered Kafka configuration file before it replaces the live one (the template tasks'
-validate). Standard library only: it runs with the host's python3. Exit status 0: valid; 1: not,
-with the reason on stderr.
+validate). Standard library only: it runs with the host's python3, beside java_properties.py (the
+common role's files/: the .properties reader and the log4j check it shares with the zookeeper role's
+checker). Exit status 0: valid; 1: not, with the reason on stderr.
 
   kafka_config_check.py server --kafka-home DIR [--extra-keys k1,k2] FILE
       server.properties, parsed by Kafka itself: `kafka.tools.StorageTool info -c FILE` builds the
@@ -24,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from java_properties import LEVELS, log4j_problems, read_properties
+
 # The role variable behind each server.properties entry the role renders, for the messages.
 ROLE_VARIABLES = {
     "log.dirs": "kafka_data_dirs",
@@ -43,8 +46,6 @@ ROLE_VARIABLES = {
     "listeners": "pipeline_kafka_port / pipeline_kafka_controller_port",
     "advertised.listeners": "kafka_advertised_host / pipeline_kafka_port",
 }
-LEVELS = {"ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"}
-JAVA_CLASS = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$")
 
 
 class Invalid(Exception):
@@ -84,44 +85,9 @@ def check_server(path: str, kafka_home: str, extra_keys: set[str]) -> None:
 # --- log4j.properties -----------------------------------------------------------------------------
 
 
-def read_properties(text: str) -> dict[str, str]:
-    """Java .properties: comments (# !), continuation lines, '=' ':' or blank as the separator."""
-    result: dict[str, str] = {}
-    logical = ""
-    for raw in text.splitlines():
-        line = raw.strip() if not logical else raw.lstrip()
-        if not logical and (not line or line[0] in "#!"):
-            continue
-        if (len(line) - len(line.rstrip("\\"))) % 2 == 1:
-            logical += line[:-1]
-            continue
-        logical += line
-        match = re.match(r"((?:\\.|[^=:\s\\])+)\s*[=:\s]?\s*(.*)$", logical)
-        if match:
-            result[match.group(1)] = match.group(2).strip()
-        logical = ""
-    return result
-
-
 def check_log4j(path: str) -> None:
-    props = read_properties(Path(path).read_text())
-    problems = []
-    roots = [key for key in ("log4j.rootLogger", "log4j.rootCategory") if key in props]
-    if not roots:
-        problems.append("no log4j.rootLogger")
-    for key, value in props.items():
-        if key in ("log4j.rootLogger", "log4j.rootCategory") or key.startswith(("log4j.logger.", "log4j.category.")):
-            level, *appenders = [part.strip() for part in value.split(",")]
-            allowed = LEVELS if key in roots else LEVELS | {"", "INHERITED", "NULL"}
-            if level.upper() not in allowed:
-                problems.append(f"{key}: unknown level '{level}' (one of {', '.join(sorted(LEVELS))})")
-            for appender in appenders:
-                if f"log4j.appender.{appender}" not in props:
-                    problems.append(f"{key}: appender '{appender}' is not defined (no log4j.appender.{appender})")
-        elif key == "log4j.threshold" and value.upper() not in LEVELS:
-            problems.append(f"{key}: unknown level '{value}'")
-        elif re.fullmatch(r"log4j\.appender\.[^.]+(\.layout)?", key) and not JAVA_CLASS.match(value):
-            problems.append(f"{key}: '{value}' is not a Java class name")
+    props, _ = read_properties(Path(path).read_text())
+    problems = log4j_problems(props)
     if problems:
         raise Invalid("invalid log4j configuration:\n  " + "\n  ".join(problems))
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Checks a rendered ZooKeeper configuration file before it replaces the live one (the template
-tasks' validate). Standard library only: it runs with the host's python3. Exit status 0: valid;
-1: not, with every problem on stderr, named by the role variable behind it where there is one.
+tasks' validate). Standard library only: it runs with the host's python3, beside java_properties.py
+(the common role's files/: the .properties reader and the log4j check it shares with the kafka role's
+checker). Exit status 0: valid; 1: not, with every problem on stderr, named by the role variable
+behind it where there is one.
 
   zookeeper_config_check.py zoo.cfg [--myid N] FILE
       What QuorumPeerConfig would refuse or silently change: tickTime, initLimit, syncLimit, clientPort
@@ -18,6 +20,8 @@ import argparse
 import re
 import sys
 from pathlib import Path
+
+from java_properties import log4j_problems, read_properties
 
 # zoo.cfg key: (role variable, minimum, maximum or None).
 NUMBERS = {
@@ -37,30 +41,7 @@ PATHS = {"dataDir": "zookeeper_data_dir", "dataLogDir": "zookeeper_datalog_dir"}
 BOOLEANS = ("admin.enableServer", "quorumListenOnAllIPs", "standaloneEnabled", "reconfigEnabled")
 FOUR_LETTER_WORDS = {"ruok", "srvr", "mntr", "stat", "conf", "envi", "cons", "crst", "srst", "dirs", "wchs",
                      "wchc", "wchp", "dump", "isro", "gtmk", "stmk", "hash"}
-LEVELS = {"ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"}
 INT32 = 2**31 - 1
-
-
-def read_properties(text: str) -> tuple[dict[str, str], list[str]]:
-    """Java .properties (comments, continuation lines, = : or blank separator); and the keys set twice."""
-    result: dict[str, str] = {}
-    duplicates: list[str] = []
-    logical = ""
-    for raw in text.splitlines():
-        line = raw.strip() if not logical else raw.lstrip()
-        if not logical and (not line or line[0] in "#!"):
-            continue
-        if (len(line) - len(line.rstrip("\\"))) % 2 == 1:
-            logical += line[:-1]
-            continue
-        logical += line
-        match = re.match(r"((?:\\.|[^=:\s\\])+)\s*[=:\s]?\s*(.*)$", logical)
-        if match:
-            if match.group(1) in result:
-                duplicates.append(match.group(1))
-            result[match.group(1)] = match.group(2).strip()
-        logical = ""
-    return result, duplicates
 
 
 def named(key: str, variable: str) -> str:
@@ -122,23 +103,7 @@ def check_zoo_cfg(path: str, myid: int | None) -> list[str]:
 
 def check_log4j(path: str) -> list[str]:
     props, _ = read_properties(Path(path).read_text())
-    problems = []
-    roots = [key for key in ("log4j.rootLogger", "log4j.rootCategory") if key in props]
-    if not roots:
-        problems.append("no log4j.rootLogger")
-    for key, value in props.items():
-        if key in roots or key.startswith(("log4j.logger.", "log4j.category.")):
-            level, *appenders = [part.strip() for part in value.split(",")]
-            allowed = LEVELS if key in roots else LEVELS | {"", "INHERITED", "NULL"}
-            if level.upper() not in allowed:
-                problems.append(f"{key}: unknown level '{level}' (one of {', '.join(sorted(LEVELS))})")
-            problems += [f"{key}: appender '{name}' is not defined (no log4j.appender.{name})"
-                         for name in appenders if f"log4j.appender.{name}" not in props]
-        elif re.fullmatch(r"log4j\.appender\.[^.]+(\.layout)?", key) and not re.fullmatch(
-            r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+", value
-        ):
-            problems.append(f"{key}: '{value}' is not a Java class name")
-    return problems
+    return log4j_problems(props)
 
 
 def main() -> int:

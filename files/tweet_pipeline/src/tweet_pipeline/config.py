@@ -132,7 +132,7 @@ class StreamConfig:
     bearer_token_file: str | None = setting(
         None,
         "0600/0640 file; the environment wins",
-        example="/etc/tweet-pipeline/secrets/producer/x-bearer-token",
+        example="/etc/kafka-pipeline/secrets/producer/x-bearer-token",
     )
     api_base_url: str = setting(
         X_API_BASE_URL, "X's; or a gateway/proxy, or http://host:port (double)"
@@ -181,7 +181,7 @@ class ProducerSettings:
 
 @dataclass(frozen=True)
 class SpoolConfig:
-    path: Path = setting(Path("/var/lib/tweet-pipeline/spool.db"), "SQLite spool file")
+    path: Path = setting(Path("/var/lib/kafka-pipeline/spool.db"), "SQLite spool file")
     fsync: Literal["always", "normal"] = setting(
         "always", "always (each commit) or normal (survives crashes, not power loss)"
     )
@@ -235,7 +235,7 @@ class ConsoleSinkConfig:
 @dataclass(frozen=True)
 class FileSinkConfig:
     enabled: bool = setting(True)
-    path: Path = setting(Path("/var/lib/tweet-pipeline/tweets.jsonl"), "JSON-lines file")
+    path: Path = setting(Path("/var/lib/kafka-pipeline/tweets.jsonl"), "JSON-lines file")
     max_bytes: int = setting(100 * 1024 * 1024, "rotate at this size ...")
     backup_count: int = setting(5, "... keeping tweets.jsonl.1 .. .N")
     fsync: bool = setting(True, "fsync at each checkpoint, before offsets are committed")

@@ -1,0 +1,273 @@
+#!/usr/bin/python
+"""Ansible module: the KRaft controller quorum (leader, voters, observers, replication lag)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: kafka_quorum_info
+short_description: Reports a KRaft cluster's controller quorum
+description:
+  - Runs C(kafka-metadata-quorum.sh describe --status) and C(describe --replication) of the Kafka
+    installation in I(kafka_home) and returns their answers parsed; changes nothing.
+  - >-
+    Reads both formats of CurrentVoters and CurrentObservers, the id list of older releases (3.7)
+    (C([1,2,3])) and the JSON objects of Kafka 3.9 and 4.x
+    (C([{"id": 1, "directoryId": ..., "endpoints": [...]}, ...])).
+  - KRaft mode only; a ZooKeeper-mode cluster makes the tool, and so the task, fail.
+options:
+  kafka_home:
+    description: Kafka installation directory (the one holding bin/kafka-metadata-quorum.sh).
+    type: path
+    required: true
+  bootstrap_servers:
+    description: Comma-separated host:port list of brokers to bootstrap from.
+    type: str
+    required: true
+  timeout:
+    description: Seconds each of the two tool calls may take to get its answer.
+    type: int
+    default: 60
+requirements: [java on PATH or JAVA_HOME (the tool is a JVM program)]
+author: kafka-pipeline
+"""
+
+EXAMPLES = r"""
+- name: Find the active controller
+  kafka_quorum_info:
+    kafka_home: /opt/kafka
+    bootstrap_servers: kafka1:9092,kafka2:9092,kafka3:9092
+  register: quorum
+
+- name: Every voter is caught up with the leader
+  ansible.builtin.assert:
+    that: >-
+      quorum.replication | selectattr('node_id', 'in', quorum.voters)
+      | selectattr('lag', 'gt', 0) | list | length == 0
+"""
+
+RETURN = r"""
+cluster_id:
+  description: Cluster id.
+  returned: success
+  type: str
+leader_id:
+  description: Node id of the quorum leader (the active controller); -1 when there is none.
+  returned: success
+  type: int
+leader_epoch:
+  description: Epoch of the current leader.
+  returned: success
+  type: int
+high_watermark:
+  description: High watermark of the metadata log.
+  returned: success
+  type: int
+max_follower_lag:
+  description: Largest lag of a voter behind the leader, in records.
+  returned: success
+  type: int
+max_follower_lag_time_ms:
+  description: Largest time since a voter was last caught up, in ms (-1 when a voter never was).
+  returned: success
+  type: int
+voters:
+  description: Node ids of the voters (the controllers).
+  returned: success
+  type: list
+  elements: int
+  sample: [1, 2, 3]
+observers:
+  description: Node ids of the observers (brokers that are not controllers).
+  returned: success
+  type: list
+  elements: int
+replication:
+  description:
+    - One entry per voter and observer, as the leader sees it - node_id, log_end_offset, lag,
+      last_fetch_timestamp, last_caught_up_timestamp (ms since the epoch; -1 for never) and status
+      (Leader, Follower or Observer).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - node_id: 3
+      log_end_offset: -1
+      lag: 90
+      last_fetch_timestamp: -1
+      last_caught_up_timestamp: -1
+      status: Follower
+"""
+
+import json
+import os
+import subprocess
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+TOOL = "bin/kafka-metadata-quorum.sh"
+# describe --status keys -> returned integer keys.
+STATUS_INTEGERS = {
+    "LeaderId": "leader_id",
+    "LeaderEpoch": "leader_epoch",
+    "HighWatermark": "high_watermark",
+    "MaxFollowerLag": "max_follower_lag",
+    "MaxFollowerLagTimeMs": "max_follower_lag_time_ms",
+}
+# describe --replication columns -> returned keys (DirectoryId, Kafka 3.9+, is not returned).
+REPLICATION_COLUMNS = {
+    "NodeId": "node_id",
+    "LogEndOffset": "log_end_offset",
+    "Lag": "lag",
+    "LastFetchTimestamp": "last_fetch_timestamp",
+    "LastCaughtUpTimestamp": "last_caught_up_timestamp",
+    "Status": "status",
+}
+
+
+class QuorumOutputError(ValueError):
+    """The tool's output is not in a format this module knows."""
+
+
+def node_ids(value: str) -> list[int]:
+    """Node ids of a CurrentVoters/CurrentObservers value: [1,2,3] or [{"id": 1, ...}, ...]."""
+    try:
+        entries = json.loads(value)
+    except ValueError as exc:
+        raise QuorumOutputError(f"cannot read the node list {value!r}") from exc
+    if not isinstance(entries, list):
+        raise QuorumOutputError(f"cannot read the node list {value!r}")
+    try:
+        return [int(entry["id"] if isinstance(entry, dict) else entry) for entry in entries]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise QuorumOutputError(f"cannot read the node list {value!r}") from exc
+
+
+def parse_status(text: str) -> dict[str, Any]:
+    """The answer of `describe --status` ("Key:   value" lines)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            fields[key.strip()] = value.strip()
+    missing = [
+        key for key in (*STATUS_INTEGERS, "CurrentVoters", "CurrentObservers") if key not in fields
+    ]
+    if missing:
+        raise QuorumOutputError(
+            f"no {', '.join(missing)} in the status output: {text.strip()[:500]!r}"
+        )
+    try:
+        result: dict[str, Any] = {name: int(fields[key]) for key, name in STATUS_INTEGERS.items()}
+    except ValueError as exc:
+        raise QuorumOutputError(f"a number of the status output is not one: {exc}") from exc
+    result["cluster_id"] = fields.get("ClusterId", "")
+    result["voters"] = node_ids(fields["CurrentVoters"])
+    result["observers"] = node_ids(fields["CurrentObservers"])
+    return result
+
+
+def parse_replication(text: str) -> list[dict[str, Any]]:
+    """The rows of `describe --replication`, a table with a header line (tab-separated, padded)."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    # The table starts at its header: a JVM warning may come first.
+    start = next((i for i, cells in enumerate(lines) if cells[0] == "NodeId"), None)
+    if start is None:
+        raise QuorumOutputError(f"no replication table in the output: {text.strip()[:500]!r}")
+    header, rows = lines[start], lines[start + 1 :]
+    missing = [column for column in REPLICATION_COLUMNS if column not in header]
+    if missing:
+        raise QuorumOutputError(
+            f"no column {', '.join(missing)} in the replication table: {header}"
+        )
+    result = []
+    for row in rows:
+        if len(row) != len(header):
+            raise QuorumOutputError(f"replication row {row} does not match the header {header}")
+        cells = dict(zip(header, row, strict=True))
+        try:
+            entry: dict[str, Any] = {
+                name: int(cells[column])
+                for column, name in REPLICATION_COLUMNS.items()
+                if column != "Status"
+            }
+        except ValueError as exc:
+            raise QuorumOutputError(f"a number of replication row {row} is not one: {exc}") from exc
+        entry["status"] = cells["Status"]
+        result.append(entry)
+    return result
+
+
+def tool_error(stdout: str, stderr: str) -> str:
+    """The tool's own error line: the first line of stderr that is neither a log line ("[date] WARN
+    ...") nor a stack frame, else the tail of what it printed."""
+    for line in stderr.splitlines():
+        if (
+            line.strip()
+            and not line.startswith("[")
+            and not line.lstrip().startswith(("at ", "..."))
+        ):
+            return line.strip()
+    return (stderr.strip() or stdout.strip())[-500:] or "no output"
+
+
+def describe(module: AnsibleModule, what: str, command_config: str) -> str:
+    """stdout of `kafka-metadata-quorum.sh describe --<what>`; fail_json with the tool's error."""
+    params = module.params
+    tool = os.path.join(params["kafka_home"], TOOL)
+    argv = [tool, "--bootstrap-server", params["bootstrap_servers"],
+            "--command-config", command_config, "describe", f"--{what}"]  # fmt: skip
+    try:
+        # The admin client gives up after `timeout` (command_config); the margin is the JVM's start.
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=params["timeout"] + 30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        module.fail_json(
+            msg=f"{TOOL} describe --{what} did not finish within {params['timeout'] + 30} s",
+            cmd=argv,
+        )
+    except OSError as exc:
+        module.fail_json(msg=f"cannot run {tool}: {exc}", cmd=argv)
+    if done.returncode != 0:
+        module.fail_json(
+            msg=f"{TOOL} describe --{what} against {params['bootstrap_servers']} failed "
+            f"(rc {done.returncode}): {tool_error(done.stdout, done.stderr)}",
+            cmd=argv, rc=done.returncode, stdout=done.stdout, stderr=done.stderr[-3000:],
+        )  # fmt: skip
+    return done.stdout
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "kafka_home": {"type": "path", "required": True},
+            "bootstrap_servers": {"type": "str", "required": True},
+            "timeout": {"type": "int", "default": 60},
+        },
+        supports_check_mode=True,
+    )
+    if module.params["timeout"] < 1:
+        module.fail_json(msg=f"timeout must be at least 1 (got {module.params['timeout']})")
+    if not os.access(os.path.join(module.params["kafka_home"], TOOL), os.X_OK):
+        module.fail_json(
+            msg=f"{TOOL} not found or not executable in kafka_home {module.params['kafka_home']}"
+        )
+    timeout_ms = module.params["timeout"] * 1000
+    command_config = os.path.join(module.tmpdir, "quorum-admin.properties")
+    with open(command_config, "w", encoding="utf-8") as config:
+        config.write(f"request.timeout.ms={timeout_ms}\ndefault.api.timeout.ms={timeout_ms}\n")
+    status_text = describe(module, "status", command_config)
+    replication_text = describe(module, "replication", command_config)
+    try:
+        status = parse_status(status_text)
+        replication = parse_replication(replication_text)
+    except QuorumOutputError as exc:
+        module.fail_json(
+            msg=f"cannot read the output of {TOOL}: {exc}", stdout=status_text + replication_text
+        )
+    module.exit_json(changed=False, **status, replication=replication)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,15 +18,22 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
-def _load_launcher() -> ModuleType:
-    """The package tests' broker launcher (stdlib only), shared by path: one launcher for all tests."""
-    path = ROOT / "files" / "tweet_pipeline" / "tests" / "kafka_broker.py"
-    spec = importlib.util.spec_from_file_location("tweet_pipeline_tests_kafka_broker", path)
+def load_by_path(name: str, path: Path) -> ModuleType:
+    """A Python file loaded as module `name` (files that are not in a package: the broker launcher,
+    the Ansible modules)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _load_launcher() -> ModuleType:
+    """The package tests' broker launcher (stdlib only), shared by path: one launcher for all tests."""
+    return load_by_path(
+        "tweet_pipeline_tests_kafka_broker", ROOT / "files" / "tweet_pipeline" / "tests" / "kafka_broker.py"
+    )
 
 
 kafka_launcher = _load_launcher()

@@ -10,29 +10,15 @@ static voters (controller.quorum.voters) on both versions; on 4.3.1 also a dynam
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import ROOT, Broker
+from conftest import ROOT, Broker, load_by_path
 from test_kafka_topic import run_task
 
-
-def _load_module() -> ModuleType:
-    """The module file itself, for its parser (it needs nothing but ansible-core to import)."""
-    path = ROOT / "plugins" / "modules" / "kafka_quorum_info.py"
-    spec = importlib.util.spec_from_file_location("kafka_quorum_info", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-quorum_info = _load_module()
+# The module file itself, for its parser (it needs nothing but ansible-core to import).
+quorum_info = load_by_path("kafka_quorum_info", ROOT / "plugins" / "modules" / "kafka_quorum_info.py")
 
 KAFKA_3_9_1_STATUS = (
     "ClusterId:              sMhU039yRpS7xWwTUHrXmg\n"

@@ -94,7 +94,9 @@ def render(tmp_path: Path, role: str, name: str, dest: str, kafka_home: Path, ho
              "tasks": [{"name": name, "ansible.builtin.template": args}]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    variables = {"kafka_home": str(kafka_home), **installed_checkers(tmp_path / "config-check"), **extra_vars}
+    # kafka_quorum is a fact the role sets from the formatted storage (tasks/storage_ids.yml).
+    variables = {"kafka_home": str(kafka_home), "kafka_quorum": "dynamic",
+                 **installed_checkers(tmp_path / "config-check"), **extra_vars}
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     proc = subprocess.run(
@@ -140,16 +142,22 @@ def test_kafka_accepts_the_rendered_logging_configuration(tmp_path: Path, mode_d
     assert (tmp_path / dest).exists()
 
 
+@pytest.mark.parametrize("quorum", ["dynamic", "static"])
 @pytest.mark.parametrize(
-    ("host", "roles", "listeners"),
-    [("controller1", "controller", "CONTROLLER://0.0.0.0:9093"), ("broker1", "broker", "PLAINTEXT://0.0.0.0:9092")],
+    ("host", "roles", "listeners", "advertised"),
+    [
+        ("controller1", "controller", "CONTROLLER://0.0.0.0:9093", "CONTROLLER://controller1:9093"),
+        ("broker1", "broker", "PLAINTEXT://0.0.0.0:9092", "PLAINTEXT://broker1:9092"),
+    ],
 )
 def test_kafka_accepts_dedicated_controllers_and_brokers(
-    tmp_path: Path, kafka_dist: Path, host: str, roles: str, listeners: str
+    tmp_path: Path, kafka_dist: Path, host: str, roles: str, listeners: str, advertised: str, quorum: str
 ) -> None:
-    """The production layout: controllers and brokers on separate hosts, node ids controllers first."""
+    """The production layout: controllers and brokers on separate hosts, node ids controllers first. A
+    dynamic quorum finds its voters through controller.quorum.bootstrap.servers, and each controller
+    advertises its endpoint (add-controller registers it); a static one lists them as voters."""
     ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", kafka_dist,
-                        host=host, inventory=DEDICATED)
+                        host=host, inventory=DEDICATED, kafka_quorum=quorum)
     assert ok, output
     properties = dict(
         line.split("=", 1) for line in (tmp_path / "server.properties").read_text().splitlines()
@@ -157,9 +165,15 @@ def test_kafka_accepts_dedicated_controllers_and_brokers(
     )
     assert properties["process.roles"] == roles
     assert properties["listeners"] == listeners
-    assert properties["controller.quorum.voters"] == "1@controller1:9093,2@controller2:9093,3@controller3:9093"
     assert properties["node.id"] == ("1" if host == "controller1" else "4")
-    assert ("advertised.listeners" in properties) == (roles == "broker")
+    if quorum == "dynamic":
+        assert "controller.quorum.voters" not in properties
+        assert properties["controller.quorum.bootstrap.servers"] == "controller1:9093,controller2:9093,controller3:9093"
+        assert properties["advertised.listeners"] == advertised
+    else:
+        assert "controller.quorum.bootstrap.servers" not in properties
+        assert properties["controller.quorum.voters"] == "1@controller1:9093,2@controller2:9093,3@controller3:9093"
+        assert ("advertised.listeners" in properties) == (roles == "broker")
 
 
 @pytest.mark.parametrize(

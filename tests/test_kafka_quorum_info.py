@@ -147,15 +147,21 @@ def row(
             "last_caught_up_timestamp": caught_up, "status": status}  # fmt: skip
 
 
+def voter(node_id: int, directory_id: str = "", port: int | None = None) -> dict[str, Any]:
+    """A voter_details entry; port: its one endpoint, CONTROLLER://127.0.0.1:<port>."""
+    endpoints = [] if port is None else [f"CONTROLLER://127.0.0.1:{port}"]
+    return {"id": node_id, "directory_id": directory_id, "endpoints": endpoints}
+
+
 def status(
     cluster_id: str,
     leader: tuple[int, int],
     watermark: int,
     lag: tuple[int, int],
-    voters: list[int],
+    voters: list[dict[str, Any]],
     observers: list[int],
 ) -> dict[str, Any]:
-    """A parsed status: leader (id, epoch), lag (records, ms)."""
+    """A parsed status: leader (id, epoch), lag (records, ms), voters (voter_details entries)."""
     return {
         "cluster_id": cluster_id,
         "leader_id": leader[0],
@@ -163,7 +169,8 @@ def status(
         "high_watermark": watermark,
         "max_follower_lag": lag[0],
         "max_follower_lag_time_ms": lag[1],
-        "voters": voters,
+        "voters": [entry["id"] for entry in voters],
+        "voter_details": voters,
         "observers": observers,
     }
 
@@ -172,6 +179,14 @@ CLUSTER_3_9_1 = "sMhU039yRpS7xWwTUHrXmg"
 CLUSTER_4_3_1 = "0jaTW34ZRP2nwwmK86l7ZA"
 CLUSTER_DYNAMIC = "9cmQZGziRq24UguNZbbaYA"
 CLUSTER_DOCS = "fMCL8kv1SWm87L_Md-I2hg"
+VOTERS_3_9_1 = [voter(1, port=33455), voter(2, port=32863), voter(3, port=50597)]
+VOTERS_4_3_1_STATIC = [voter(1, port=48603), voter(2, port=38681), voter(3, port=43571)]
+VOTERS_DYNAMIC = [
+    voter(1, "A9KOXyGLTqSv1evaovyMSQ", 36113),
+    voter(2, "OaH3v5g1RoOsWz6hz9u5og", 56961),
+    voter(3, "rdWe1ukISsafUnxn2tXB4g", 41381),
+]
+VOTERS_DOCS = [voter(3000), voter(3001), voter(3002)]
 
 
 @pytest.mark.parametrize(
@@ -179,33 +194,71 @@ CLUSTER_DOCS = "fMCL8kv1SWm87L_Md-I2hg"
     [
         pytest.param(
             KAFKA_3_9_1_STATUS,
-            status(CLUSTER_3_9_1, (3, 1), 24, (0, 393), [1, 2, 3], [4]),
+            status(CLUSTER_3_9_1, (3, 1), 24, (0, 393), VOTERS_3_9_1, [4]),
             id="3.9.1 static voters, directoryId null",
         ),
         pytest.param(
             KAFKA_4_3_1_STATIC_STATUS,
-            status(CLUSTER_4_3_1, (1, 1), 34, (0, 0), [1, 2, 3], [4]),
+            status(CLUSTER_4_3_1, (1, 1), 34, (0, 0), VOTERS_4_3_1_STATIC, [4]),
             id="4.3.1 static voters, no directoryId",
         ),
         pytest.param(
             KAFKA_4_3_1_DYNAMIC_STATUS,
-            status(CLUSTER_DYNAMIC, (3, 1), 36, (0, 480), [1, 2, 3], []),
+            status(CLUSTER_DYNAMIC, (3, 1), 36, (0, 480), VOTERS_DYNAMIC, []),
             id="4.3.1 dynamic quorum",
         ),
         pytest.param(
             KAFKA_4_3_1_VOTER3_DOWN_STATUS,
-            status(CLUSTER_DYNAMIC, (1, 2), 86, (87, -1), [1, 2, 3], []),
+            status(CLUSTER_DYNAMIC, (1, 2), 86, (87, -1), VOTERS_DYNAMIC, []),
             id="4.3.1 voter 3 down",
         ),
         pytest.param(
             KAFKA_3_7_STATUS,
-            status(CLUSTER_DOCS, (3002, 2), 10, (0, -1), [3000, 3001, 3002], [0, 1, 2]),
+            status(CLUSTER_DOCS, (3002, 2), 10, (0, -1), VOTERS_DOCS, [0, 1, 2]),
             id="3.7 ids only",
         ),
     ],
 )
 def test_parse_status(status_text: str, expected: dict[str, Any]) -> None:
     assert quorum_info.parse_status(status_text) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(
+            '[{"id": 1, "directoryId": "jXv-5Sm0QtG9sOx0xB1Z7w", '
+            '"endpoints": ["CONTROLLER://pl-kafka1:9093"]}, '
+            '{"id": 2, "directoryId": "OaH3v5g1RoOsWz6hz9u5og", '
+            '"endpoints": ["CONTROLLER://pl-kafka2:9093", "SSL_CONTROLLER://pl-kafka2:9094"]}]',
+            [
+                {"id": 1, "directory_id": "jXv-5Sm0QtG9sOx0xB1Z7w",
+                 "endpoints": ["CONTROLLER://pl-kafka1:9093"]},
+                {"id": 2, "directory_id": "OaH3v5g1RoOsWz6hz9u5og",
+                 "endpoints": ["CONTROLLER://pl-kafka2:9093", "SSL_CONTROLLER://pl-kafka2:9094"]},
+            ],
+            id="directory ids, two listeners",
+        ),
+        pytest.param(
+            '[{"id": 1, "directoryId": null, "endpoints": ["CONTROLLER://pl-kafka1:9093"]}, '
+            '{"id": 2, "endpoints": ["CONTROLLER://pl-kafka2:9093"]}, {"id": 3}]',
+            [
+                {"id": 1, "directory_id": "", "endpoints": ["CONTROLLER://pl-kafka1:9093"]},
+                {"id": 2, "directory_id": "", "endpoints": ["CONTROLLER://pl-kafka2:9093"]},
+                {"id": 3, "directory_id": "", "endpoints": []},
+            ],
+            id="directoryId null or missing, endpoints missing",
+        ),
+        pytest.param(
+            "[1,2,3]",
+            [{"id": n, "directory_id": "", "endpoints": []} for n in (1, 2, 3)],
+            id="3.7 ids only",
+        ),
+        pytest.param("[]", [], id="no voters"),
+    ],
+)  # fmt: skip
+def test_voter_details(value: str, expected: list[dict[str, Any]]) -> None:
+    assert quorum_info.voter_details(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -264,6 +317,17 @@ def test_parse_replication(replication_text: str, expected: list[dict[str, Any]]
             "cannot read the node list",
         ),
         ("parse_status", KAFKA_3_7_STATUS.replace("3002\n", "three\n", 1), "is not one"),
+        (
+            "parse_status",
+            KAFKA_4_3_1_DYNAMIC_STATUS.replace('"A9KOXyGLTqSv1evaovyMSQ"', "7"),
+            "cannot read the voter",
+        ),
+        ("voter_details", '[{"directoryId": "A9KOXyGLTqSv1evaovyMSQ"}]', "cannot read the voter"),
+        ("voter_details", '[{"id": "one"}]', "cannot read the voter"),
+        ("voter_details", '[{"id": 1, "endpoints": "CONTROLLER://h:1"}]', "cannot read the voter"),
+        ("voter_details", '[{"id": 1, "endpoints": [9093]}]', "cannot read the voter"),
+        ("voter_details", "[[1]]", "cannot read the voter"),
+        ("voter_details", '{"id": 1}', "cannot read the node list"),
         ("parse_replication", "", "no replication table"),
         ("parse_replication", KAFKA_3_7_REPLICATION.replace("Lag\t", ""), "no column Lag"),
         ("parse_replication", KAFKA_3_7_REPLICATION + "7\t1\n", "does not match the header"),
@@ -318,6 +382,8 @@ def test_reports_the_quorum_of_a_real_broker(kafka_broker: Broker, tmp_path: Pat
         assert result["changed"] is False
         assert result["leader_id"] == 1, result
         assert result["voters"] == [1] and result["observers"] == [], result
+        # A static voter (controller.quorum.voters): no directory id.
+        assert result["voter_details"] == [voter(1, port=kafka_broker.controller_port)], result
         assert result["leader_epoch"] >= 1 and result["high_watermark"] > 0, result
         assert result["max_follower_lag"] == 0, result
         (leader,) = result["replication"]

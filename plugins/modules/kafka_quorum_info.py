@@ -12,7 +12,9 @@ description:
   - >-
     Reads both formats of CurrentVoters and CurrentObservers, the id list of older releases (3.7)
     (C([1,2,3])) and the JSON objects of Kafka 3.9 and 4.x
-    (C([{"id": 1, "directoryId": ..., "endpoints": [...]}, ...])).
+    (C([{"id": 1, "directoryId": ..., "endpoints": [...]}, ...])); from the latter it also returns
+    each voter's directory id and endpoints (I(voter_details)), which
+    C(kafka-metadata-quorum.sh remove-controller) needs.
   - KRaft mode only; a ZooKeeper-mode cluster makes the tool, and so the task, fail.
 options:
   kafka_home:
@@ -76,6 +78,24 @@ voters:
   type: list
   elements: int
   sample: [1, 2, 3]
+voter_details:
+  description:
+    - One entry per voter, in the order of I(voters) - id (node id), directory_id (the voter's
+      metadata log directory id; C(kafka-metadata-quorum.sh remove-controller) takes it with the
+      id) and endpoints (its controller listeners).
+    - directory_id is empty for the voters of a static quorum (C(controller.quorum.voters)),
+      which have none (Kafka prints C(null) or nothing), and for releases that print ids only (3.7);
+      endpoints is empty when Kafka prints none.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - id: 1
+      directory_id: jXv-5Sm0QtG9sOx0xB1Z7w
+      endpoints: [CONTROLLER://kafka1:9093]
+    - id: 2
+      directory_id: OaH3v5g1RoOsWz6hz9u5og
+      endpoints: [CONTROLLER://kafka2:9093]
 observers:
   description: Node ids of the observers (brokers that are not controllers).
   returned: success
@@ -129,18 +149,56 @@ class QuorumOutputError(ValueError):
     """The tool's output is not in a format this module knows."""
 
 
-def node_ids(value: str) -> list[int]:
-    """Node ids of a CurrentVoters/CurrentObservers value: [1,2,3] or [{"id": 1, ...}, ...]."""
+def node_list(value: str) -> list[Any]:
+    """The entries of a CurrentVoters/CurrentObservers value: [1,2,3] or [{"id": 1, ...}, ...]."""
     try:
         entries = json.loads(value)
     except ValueError as exc:
         raise QuorumOutputError(f"cannot read the node list {value!r}") from exc
     if not isinstance(entries, list):
         raise QuorumOutputError(f"cannot read the node list {value!r}")
+    return entries
+
+
+def node_id(entry: Any) -> int:
+    """The id of a node list entry, a bare id or an object's "id" (KeyError, TypeError or
+    ValueError for anything else)."""
+    return int(entry["id"] if isinstance(entry, dict) else entry)
+
+
+def node_ids(value: str) -> list[int]:
+    """Node ids of a CurrentVoters/CurrentObservers value: [1,2,3] or [{"id": 1, ...}, ...]."""
     try:
-        return [int(entry["id"] if isinstance(entry, dict) else entry) for entry in entries]
+        return [node_id(entry) for entry in node_list(value)]
     except (KeyError, TypeError, ValueError) as exc:
         raise QuorumOutputError(f"cannot read the node list {value!r}") from exc
+
+
+def voter(entry: Any) -> dict[str, Any]:
+    """A CurrentVoters entry as id, directory_id and endpoints. A bare id (3.7) and a null or
+    absent directoryId (a static quorum) give directory_id "", absent endpoints give []."""
+    if not isinstance(entry, dict):
+        return {"id": node_id(entry), "directory_id": "", "endpoints": []}
+    directory_id = entry.get("directoryId")
+    endpoints = entry.get("endpoints", [])
+    if directory_id is not None and not isinstance(directory_id, str):
+        raise TypeError(f"directoryId {directory_id!r} is not a string")
+    if not isinstance(endpoints, list) or not all(isinstance(e, str) for e in endpoints):
+        raise TypeError(f"endpoints {endpoints!r} is not a list of strings")
+    return {"id": node_id(entry), "directory_id": directory_id or "", "endpoints": endpoints}
+
+
+def voter_details(value: str) -> list[dict[str, Any]]:
+    """Id, directory id and endpoints of each voter of a CurrentVoters value."""
+    details = []
+    for entry in node_list(value):
+        try:
+            details.append(voter(entry))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise QuorumOutputError(
+                f"cannot read the voter {entry!r} of the node list {value!r}"
+            ) from exc
+    return details
 
 
 def parse_status(text: str) -> dict[str, Any]:
@@ -163,6 +221,7 @@ def parse_status(text: str) -> dict[str, Any]:
         raise QuorumOutputError(f"a number of the status output is not one: {exc}") from exc
     result["cluster_id"] = fields.get("ClusterId", "")
     result["voters"] = node_ids(fields["CurrentVoters"])
+    result["voter_details"] = voter_details(fields["CurrentVoters"])
     result["observers"] = node_ids(fields["CurrentObservers"])
     return result
 

@@ -43,6 +43,7 @@ ROLE_VARIABLES = {
     "broker.id": "kafka_node_id",
     "zookeeper.connect": "the pipeline_zookeeper_group hosts, pipeline_zookeeper_client_port, kafka_zookeeper_chroot",
     "controller.quorum.voters": "pipeline_kafka_controller_port",
+    "controller.quorum.bootstrap.servers": "pipeline_kafka_controller_port",
     "listeners": "pipeline_kafka_port / pipeline_kafka_controller_port",
     "advertised.listeners": "kafka_advertised_host / pipeline_kafka_port",
 }

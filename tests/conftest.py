@@ -60,6 +60,47 @@ def kafka_broker(kafka_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         broker.stop()
 
 
+# The secured broker's super user, formatted into its storage (SCRAM-SHA-512).
+SECURED_ADMIN = "admin"
+SECURED_ADMIN_PASSWORD = "admin-secret-0"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+
+
+@pytest.fixture(scope="session")
+def kafka_secured_broker(
+    kafka_dist: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Broker]:
+    """A single-node KRaft broker with SASL/SCRAM logins and the standard authorizer.
+
+    bootstrap_of("SASL"): a SASL_PLAINTEXT listener taking SCRAM-SHA-512 and SCRAM-SHA-256, where
+    SECURED_ADMIN (a super user, formatted in with kafka-storage --add-scram) logs in. bootstrap:
+    the PLAINTEXT listener the broker and its controller talk over; their principal, ANONYMOUS, is
+    a super user too, so the tests check the broker's state there. No ACL means no access
+    (allow.everyone.if.no.acl.found=false)."""
+    broker = Broker(
+        tmp_path_factory.mktemp("kafka-secured-broker"),
+        home=kafka_dist,
+        listeners={"SASL": "SASL_PLAINTEXT"},
+        scram_credentials=[
+            f"SCRAM-SHA-512=[name={SECURED_ADMIN},password={SECURED_ADMIN_PASSWORD}]"
+        ],
+        properties={
+            "auto.create.topics.enable": "false",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
+            "listener.name.sasl.scram-sha-512.sasl.jaas.config": SCRAM_LOGIN,
+            "listener.name.sasl.scram-sha-256.sasl.jaas.config": SCRAM_LOGIN,
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:ANONYMOUS;User:{SECURED_ADMIN}",
+        },
+    )
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 @dataclass
 class PlaybookRun:
     rc: int

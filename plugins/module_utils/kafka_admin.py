@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import traceback
 from typing import Any
 
@@ -9,6 +11,9 @@ try:
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
     from kafka.errors import KafkaError, for_code
+    from kafka.net.sasl.scram import ScramClient
+    from kafka.protocol.parser import KafkaProtocol
+    from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 
     KAFKA_IMPORT_ERROR: str | None = None
 except ImportError:  # pragma: no cover - reported to the user by require_kafka()
@@ -16,11 +21,23 @@ except ImportError:  # pragma: no cover - reported to the user by require_kafka(
     ConfigResource = ConfigResourceType = None  # type: ignore[assignment,misc]
     KafkaError = Exception  # type: ignore[assignment,misc]
     for_code = None  # type: ignore[assignment]
+    ScramClient = KafkaProtocol = None  # type: ignore[assignment,misc]
+    SaslAuthenticateRequest = SaslHandshakeRequest = None  # type: ignore[assignment,misc]
     KAFKA_IMPORT_ERROR = traceback.format_exc()
 
+SECURITY_PROTOCOLS = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SASL_MECHANISMS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+
+# The connection options of every admin module: each merges this dict into its argument_spec (and
+# documents the same options). admin_client() turns them into the KafkaAdminClient's settings.
 KAFKA_COMMON_ARGS: dict[str, Any] = {
     "bootstrap_servers": {"type": "str", "required": True},
     "request_timeout": {"type": "int", "default": 30},
+    "security_protocol": {"type": "str", "default": "PLAINTEXT", "choices": SECURITY_PROTOCOLS},
+    "sasl_mechanism": {"type": "str", "default": "SCRAM-SHA-512", "choices": SASL_MECHANISMS},
+    "sasl_username": {"type": "str"},
+    "sasl_password": {"type": "str", "no_log": True},
+    "ssl_cafile": {"type": "path"},
 }
 
 
@@ -34,22 +51,156 @@ def require_kafka(module: Any) -> None:
         )
 
 
+def bootstrap_list(params: dict[str, Any]) -> list[str]:
+    """The host:port entries of bootstrap_servers (blanks and spaces dropped)."""
+    return [server.strip() for server in params["bootstrap_servers"].split(",") if server.strip()]
+
+
+def is_sasl(protocol: str) -> bool:
+    return protocol.startswith("SASL_")
+
+
+def connection_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """KafkaAdminClient settings of the connection options; ValueError when they do not add up.
+    Modules without the security options (params.get) connect with PLAINTEXT, as before."""
+    protocol = params.get("security_protocol") or "PLAINTEXT"
+    settings: dict[str, Any] = {"security_protocol": protocol}
+    if params.get("ssl_cafile"):
+        settings["ssl_cafile"] = params["ssl_cafile"]
+    if is_sasl(protocol):
+        missing = [key for key in ("sasl_username", "sasl_password") if not params.get(key)]
+        if missing:
+            raise ValueError(f"security_protocol {protocol} needs {' and '.join(missing)}")
+        settings.update(
+            sasl_mechanism=params.get("sasl_mechanism") or "SCRAM-SHA-512",
+            sasl_plain_username=params["sasl_username"],
+            sasl_plain_password=params["sasl_password"],
+        )
+    return settings
+
+
 def admin_client(module: Any) -> Any:
-    """An admin client for the module's bootstrap_servers, or fail_json with the reason."""
+    """An admin client for the module's bootstrap_servers and security options, or fail_json with
+    the reason."""
     require_kafka(module)
     timeout_ms = module.params["request_timeout"] * 1000
     try:
+        settings = connection_settings(module.params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    try:
         return KafkaAdminClient(
-            bootstrap_servers=module.params["bootstrap_servers"].split(","),
+            bootstrap_servers=bootstrap_list(module.params),
             client_id="ansible-kafka-pipeline",
             request_timeout_ms=timeout_ms,
+            **settings,
         )
     except KafkaError as exc:
         module.fail_json(
-            msg=f"cannot reach Kafka at {module.params['bootstrap_servers']}: {exc}",
+            msg=f"cannot reach Kafka at {module.params['bootstrap_servers']}: {exc}"
+            f"{login_hint(module.params)}",
             exception=traceback.format_exc(),
         )
     return None  # unreachable: fail_json exits
+
+
+def login_hint(params: dict[str, Any]) -> str:
+    """Why a SCRAM login of the module's own user fails, when it does ("" otherwise): kafka-python
+    retries a refused login until its bootstrap timeout and then reports only that timeout."""
+    protocol = params.get("security_protocol") or "PLAINTEXT"
+    mechanism = params.get("sasl_mechanism") or ""
+    if not is_sasl(protocol) or not mechanism.startswith("SCRAM-"):
+        return ""
+    try:
+        refusal = scram_login_refusal(
+            params, params["sasl_username"], params["sasl_password"], mechanism
+        )
+    except KafkaError as exc:
+        return f" ({exc})"
+    return f" (the login as {params['sasl_username']} is refused: {refusal})" if refusal else ""
+
+
+def sasl_login_protocol(params: dict[str, Any]) -> str:
+    """The SASL protocol of a login at bootstrap_servers: security_protocol when it is a SASL one,
+    else its SASL counterpart (SSL: SASL_SSL; PLAINTEXT: SASL_PLAINTEXT)."""
+    protocol = params.get("security_protocol") or "PLAINTEXT"
+    if is_sasl(protocol):
+        return protocol
+    return "SASL_SSL" if protocol == "SSL" else "SASL_PLAINTEXT"
+
+
+def _exchange(sock: socket.socket, parser: Any, request: Any) -> Any:
+    """Send one request on a blocking socket and return its decoded response."""
+    parser.send_request(request)
+    sock.sendall(parser.send_bytes())
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            raise KafkaError("the broker closed the connection")
+        responses = parser.receive_bytes(data)
+        if responses:
+            return responses[0][1]
+
+
+def _scram_login(sock: socket.socket, username: str, password: str, mechanism: str) -> str | None:
+    """One SCRAM exchange (SaslHandshake v1, then SaslAuthenticate v1 frames, as kafka-python's
+    own connections do): None when accepted, else the broker's refusal."""
+    parser = KafkaProtocol(client_id="ansible-kafka-pipeline")
+    handshake = _exchange(sock, parser, SaslHandshakeRequest(mechanism=mechanism, version=1))
+    error = broker_error(handshake.error_code, None)
+    if error and not handshake.mechanisms:
+        raise KafkaError(f"{error}: this listener does not take SASL logins")
+    if error:
+        raise KafkaError(f"{error}: this listener takes {', '.join(handshake.mechanisms)}")
+    scram = ScramClient(username, password, mechanism)
+    steps = (
+        (scram.first_message, scram.process_server_first_message),
+        (scram.final_message, scram.process_server_final_message),
+    )
+    try:
+        for message, receive in steps:
+            request = SaslAuthenticateRequest(auth_bytes=message(), version=1)
+            answer = _exchange(sock, parser, request)
+            if answer.error_code:
+                return str(broker_error(answer.error_code, answer.error_message))
+            receive(answer.auth_bytes)
+    except (KeyError, ValueError) as exc:  # a malformed or unverifiable SCRAM answer
+        raise KafkaError(f"the broker's SCRAM answer does not verify: {exc}") from exc
+    return None
+
+
+def scram_login_refusal(
+    params: dict[str, Any], username: str, password: str, mechanism: str
+) -> str | None:
+    """Log in once as username with a SCRAM mechanism at the first reachable bootstrap server, over
+    sasl_login_protocol(params) (ssl_cafile for SASL_SSL), on one short connection.
+
+    Returns None when the broker accepts the password, the broker's refusal when it does not
+    (wrong password, no credential of that mechanism, unknown user). Raises KafkaError when no
+    login could be tried: nothing reachable, no SASL listener there, mechanism not enabled.
+    Call require_kafka() (or admin_client()) first."""
+    protocol = sasl_login_protocol(params)
+    timeout = float(params["request_timeout"])
+    reasons = []
+    for server in bootstrap_list(params):
+        host, _, port = server.rpartition(":")
+        try:
+            sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        except (OSError, ValueError) as exc:
+            reasons.append(f"{server}: {exc}")
+            continue
+        try:
+            if protocol == "SASL_SSL":
+                context = ssl.create_default_context(cafile=params.get("ssl_cafile"))
+                sock = context.wrap_socket(sock, server_hostname=host.strip("[]"))
+            return _scram_login(sock, username, password, mechanism)
+        except (OSError, ssl.SSLError) as exc:
+            raise KafkaError(f"{protocol} login at {server} failed: {exc}") from exc
+        except KafkaError as exc:
+            raise KafkaError(f"{protocol} login at {server} failed: {exc}") from exc
+        finally:
+            sock.close()
+    raise KafkaError(f"no bootstrap server reachable for a {protocol} login ({'; '.join(reasons)})")
 
 
 def broker_error(error_code: int, error_message: str | None) -> str | None:

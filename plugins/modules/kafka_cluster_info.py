@@ -15,14 +15,6 @@ description:
   - Used to wait for a broker to join, as the health gate of a rolling restart, by the status
     playbook and by the tests.
 options:
-  bootstrap_servers:
-    description: Comma-separated host:port list of brokers to bootstrap from.
-    type: str
-    required: true
-  request_timeout:
-    description: Seconds to wait for each request.
-    type: int
-    default: 30
   include_internal:
     description: Also list internal topics (__consumer_offsets...) in C(topics).
     type: bool
@@ -33,6 +25,7 @@ options:
         the partitions that would fall under min.insync.replicas, or lose their last in-sync
         replica, without it.
     type: int
+extends_documentation_fragment: [kafka_connection]
 requirements: [kafka-python >= 3.0]
 author: kafka-pipeline
 """

@@ -21,14 +21,6 @@ description:
   - Run it while no reassignment is in flight, since the replica lists of a moving partition
     hold its old and its new replicas.
 options:
-  bootstrap_servers:
-    description: Comma-separated host:port list of brokers to bootstrap from.
-    type: str
-    required: true
-  request_timeout:
-    description: Seconds to wait for each request.
-    type: int
-    default: 30
   brokers:
     description: Node ids of the brokers to hold the replicas; replicas on any other move.
     type: list
@@ -44,6 +36,7 @@ options:
     description: Place the moving replicas by the brokers' racks (broker.rack), when they have one.
     type: bool
     default: true
+extends_documentation_fragment: [kafka_connection]
 requirements: [kafka-python >= 3.0]
 author: kafka-pipeline
 """

@@ -28,8 +28,7 @@ options:
     description: Topic configuration entries (for example retention.ms); values are compared as strings.
     type: dict
     default: {}
-  bootstrap_servers: {description: Comma-separated host:port list of brokers., type: str, required: true}
-  request_timeout: {description: Seconds to wait for each request., type: int, default: 30}
+extends_documentation_fragment: [kafka_connection]
 requirements: [kafka-python >= 3.0]
 author: kafka-pipeline
 """

@@ -144,11 +144,21 @@ class KafkaBroker:
     """Format and run one broker+controller; `stop()`/`start()` simulate an outage.
 
     home: an unpacked distribution (default: unpack the archive into workdir);
-    properties: broker settings added to or overriding BASE_PROPERTIES.
+    properties: broker settings added to or overriding BASE_PROPERTIES;
+    listeners: extra client listeners, name -> security protocol (for example
+    {"SASL": "SASL_PLAINTEXT"}), each on a free port of its own (`listener_ports`,
+    `bootstrap_of(name)`) beside the PLAINTEXT one that `bootstrap` names;
+    scram_credentials: SCRAM credentials written at format time, as kafka-storage's --add-scram
+    takes them (for example "SCRAM-SHA-512=[name=admin,password=secret]").
     """
 
     def __init__(
-        self, workdir: Path, home: Path | None = None, properties: dict[str, str] | None = None
+        self,
+        workdir: Path,
+        home: Path | None = None,
+        properties: dict[str, str] | None = None,
+        listeners: dict[str, str] | None = None,
+        scram_credentials: list[str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.home = home or unpack_kafka(workdir)
@@ -156,6 +166,7 @@ class KafkaBroker:
         self.port = free_port()
         self.controller_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.listener_ports = {name: free_port() for name in listeners or {}}
         self.data = workdir / "data"
         self.config = workdir / "server.properties"
         self.log4j = workdir / "log4j.properties"
@@ -171,8 +182,13 @@ class KafkaBroker:
             f"CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "log.dirs": str(self.data),
-            **(properties or {}),
         }
+        for name, protocol in (listeners or {}).items():
+            endpoint = f",{name}://{self.bootstrap_of(name)}"
+            settings["listeners"] += endpoint
+            settings["advertised.listeners"] += endpoint
+            settings["listener.security.protocol.map"] += f",{name}:{protocol}"
+        settings.update(properties or {})
         self.config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         # A base64url UUID, not starting with "-" (the tool would read it as an option), as Kafka's.
         cluster_id = "-"
@@ -180,7 +196,15 @@ class KafkaBroker:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         formatted = subprocess.run(
             self._command(
-                ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)]
+                [
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(self.config),
+                    *(arg for value in scram_credentials or [] for arg in ("--add-scram", value)),
+                ]
             ),
             check=False,
             capture_output=True,
@@ -189,6 +213,10 @@ class KafkaBroker:
         )
         if formatted.returncode != 0:
             raise RuntimeError(f"formatting the storage failed: {formatted.stderr[-3000:]}")
+
+    def bootstrap_of(self, listener: str) -> str:
+        """host:port of an extra listener (see `listeners`)."""
+        return f"127.0.0.1:{self.listener_ports[listener]}"
 
     def _command(self, args: list[str]) -> list[str]:
         return [

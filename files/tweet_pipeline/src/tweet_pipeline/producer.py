@@ -151,9 +151,9 @@ class ProducerApp:
         return run
 
     def stop(self) -> None:
+        """Stop taking tweets; run() then drains the spool for shutdown_timeout_s."""
         self._stopping.set()
         self.source.stop()
-        self.publisher.stop(time.monotonic() + self.config.producer.shutdown_timeout_s)
 
     def run(self) -> int:
         serve(self.config.metrics, self.metrics.registry)
@@ -182,7 +182,10 @@ class ProducerApp:
             log.info("source finished; draining the spool")
             self.publisher.stop(float("inf"))
         else:
+            # The publisher stops once the spool is empty: only after the source has spooled its
+            # last tweet, or that tweet would wait for the next start.
             source.join(2.0)
+            self.publisher.stop(time.monotonic() + timeout)
         grace = timeout + self.config.producer.max_block_ms / 1000
         deadline: float | None = None
         while publisher.is_alive():

@@ -64,34 +64,48 @@ def kafka_broker(kafka_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 SECURED_ADMIN = "admin"
 SECURED_ADMIN_PASSWORD = "admin-secret-0"
 SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+# Every certificate whose subject ends in OU=kafka,O=kafka-pipeline (the Kafka nodes' own, which
+# the admin modules present over mutual TLS) is the principal User:kafka-node, a super user; any
+# other certificate keeps its whole subject as its name (DEFAULT), e.g.
+# User:CN=app1,OU=apps,O=kafka-pipeline. Kafka matches the RFC 2253 form of the subject.
+NODE_PRINCIPAL = "kafka-node"
+NODE_PRINCIPAL_RULE = f"RULE:^(.*,)?OU=kafka,O=kafka-pipeline$/{NODE_PRINCIPAL}/,DEFAULT"
 
 
 @pytest.fixture(scope="session")
 def kafka_secured_broker(
     kafka_dist: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Broker]:
-    """A single-node KRaft broker with SASL/SCRAM logins and the standard authorizer.
+    """A single-node KRaft broker with SASL/SCRAM logins, mutual TLS and the standard authorizer.
 
     bootstrap_of("SASL"): a SASL_PLAINTEXT listener taking SCRAM-SHA-512 and SCRAM-SHA-256, where
-    SECURED_ADMIN (a super user, formatted in with kafka-storage --add-scram) logs in. bootstrap:
-    the PLAINTEXT listener the broker and its controller talk over; their principal, ANONYMOUS, is
-    a super user too, so the tests check the broker's state there. No ACL means no access
-    (allow.everyone.if.no.acl.found=false)."""
+    SECURED_ADMIN (a super user, formatted in with kafka-storage --add-scram) logs in.
+    bootstrap_of("MTLS"): an SSL listener that requires a client certificate signed by the
+    broker's CA (`broker.tls.ca`, whose `issue()` makes them); NODE_PRINCIPAL_RULE names them.
+    bootstrap_of("CLIENT"): SASL_SSL with SCRAM-SHA-512, the kafka role's client listener.
+    bootstrap: the PLAINTEXT listener the broker and its controller talk over; their principal,
+    ANONYMOUS, is a super user too, so the tests check the broker's state there. No ACL means no
+    access (allow.everyone.if.no.acl.found=false)."""
+    workdir = tmp_path_factory.mktemp("kafka-secured-broker")
     broker = Broker(
-        tmp_path_factory.mktemp("kafka-secured-broker"),
+        workdir,
         home=kafka_dist,
-        listeners={"SASL": "SASL_PLAINTEXT"},
+        listeners={"SASL": "SASL_PLAINTEXT", "MTLS": "SSL", "CLIENT": "SASL_SSL"},
         scram_credentials=[
             f"SCRAM-SHA-512=[name={SECURED_ADMIN},password={SECURED_ADMIN_PASSWORD}]"
         ],
+        tls=kafka_launcher.BrokerTls.create(workdir / "tls", mtls_listeners=("MTLS",)),
         properties={
             "auto.create.topics.enable": "false",
             "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
             "listener.name.sasl.scram-sha-512.sasl.jaas.config": SCRAM_LOGIN,
             "listener.name.sasl.scram-sha-256.sasl.jaas.config": SCRAM_LOGIN,
+            "listener.name.client.scram-sha-512.sasl.jaas.config": SCRAM_LOGIN,
+            "listener.name.client.scram-sha-256.sasl.jaas.config": SCRAM_LOGIN,
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "false",
-            "super.users": f"User:ANONYMOUS;User:{SECURED_ADMIN}",
+            "super.users": f"User:ANONYMOUS;User:{SECURED_ADMIN};User:{NODE_PRINCIPAL}",
+            "ssl.principal.mapping.rules": NODE_PRINCIPAL_RULE,
         },
     )
     broker.start()

@@ -92,6 +92,8 @@ def test_both_metadata_modes(rules: dict[str, list[dict[str, Any]]]) -> None:
     assert ("tcp", 9093, "kafka_brokers") in brokers
     assert {("tcp", 9093, "kafka_controllers"), ("tcp", 9093, "kafka_brokers")} <= controllers
     assert ("tcp", 9092, "kafka_controllers") in brokers  # the admin modules on a controller
+    # The TLS listener of a secured cluster: brokers among themselves, admin modules on any node.
+    assert {("tcp", 9091, "kafka_brokers"), ("tcp", 9091, "kafka_controllers")} <= brokers
     assert {("tcp", 7071, "monitoring"), ("tcp", 9100, "monitoring")} <= controllers
     # ZooKeeper mode: the brokers reach the ensemble, which talks to itself.
     assert {("tcp", 2181, "kafka_brokers"), ("tcp", 2888, "zookeeper"),

@@ -126,12 +126,40 @@ def mode_dist(request: pytest.FixtureRequest, kafka_dist: Path) -> tuple[str, Pa
     return "zookeeper", request.getfixturevalue("zookeeper_dist")
 
 
-def test_kafka_accepts_the_rendered_server_properties(tmp_path: Path, mode_dist: tuple[str, Path]) -> None:
-    mode, dist = mode_dist
+def properties_of(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#")
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "security"), [("kraft", "sasl_ssl"), ("kraft", "plaintext"), ("zookeeper", "plaintext")]
+)
+def test_kafka_accepts_the_rendered_server_properties(
+    tmp_path: Path, request: pytest.FixtureRequest, mode: str, security: str
+) -> None:
+    """Each metadata mode, secured (TLS, SCRAM, ACLs: KRaft only so far) and open."""
+    dist = request.getfixturevalue("kafka_dist" if mode == "kraft" else "zookeeper_dist")
     ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", dist,
-                        kafka_metadata_mode=mode)
+                        kafka_metadata_mode=mode, pipeline_kafka_security=security)
     assert ok, output
     assert f"node 1 ({mode} mode)" in (tmp_path / "server.properties").read_text()
+    properties = properties_of(tmp_path / "server.properties")
+    if security == "plaintext":
+        assert properties["listeners"].startswith("PLAINTEXT://0.0.0.0:9092")
+        assert "authorizer.class.name" not in properties and "super.users" not in properties
+        return
+    assert properties["listeners"] == "CLIENT://0.0.0.0:9092,INTERNAL://0.0.0.0:9091,CONTROLLER://0.0.0.0:9093"
+    assert properties["listener.security.protocol.map"] == "CLIENT:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL"
+    assert properties["inter.broker.listener.name"] == "INTERNAL"
+    assert properties["listener.name.internal.ssl.client.auth"] == "required"
+    assert properties["listener.name.controller.ssl.client.auth"] == "required"
+    assert properties["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert properties["allow.everyone.if.no.acl.found"] == "false"
+    assert properties["super.users"] == "User:kafka-node"
+    assert properties["ssl.principal.mapping.rules"] == (
+        "RULE:^CN=[^,]+,OU=kafka,O=kafka-pipeline$/kafka-node/,DEFAULT"
+    )
 
 
 def test_kafka_accepts_the_rendered_logging_configuration(tmp_path: Path, mode_dist: tuple[str, Path]) -> None:
@@ -147,7 +175,8 @@ def test_kafka_accepts_the_rendered_logging_configuration(tmp_path: Path, mode_d
     ("host", "roles", "listeners", "advertised"),
     [
         ("controller1", "controller", "CONTROLLER://0.0.0.0:9093", "CONTROLLER://controller1:9093"),
-        ("broker1", "broker", "PLAINTEXT://0.0.0.0:9092", "PLAINTEXT://broker1:9092"),
+        ("broker1", "broker", "CLIENT://0.0.0.0:9092,INTERNAL://0.0.0.0:9091",
+         "CLIENT://broker1:9092,INTERNAL://broker1:9091"),
     ],
 )
 def test_kafka_accepts_dedicated_controllers_and_brokers(

@@ -1,4 +1,4 @@
-"""The filter plugins: to_toml (read back unchanged by tomllib, the apps' parser), host_addresses."""
+"""The filter plugins: to_toml (read back unchanged by tomllib, the apps' parser), from_toml, host_addresses."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def test_round_trip() -> None:
     rendered = toml_filter.to_toml(config)
     assert tomllib.loads(rendered) == config
     assert "[sinks.console]" in rendered
+    assert toml_filter.from_toml(rendered) == config
+
+
+def test_from_toml_names_a_parse_error() -> None:
+    with pytest.raises(Exception, match="from_toml: .*line 1"):
+        toml_filter.from_toml("[kafka\nx = 1")
 
 
 def test_none_values_are_left_out() -> None:

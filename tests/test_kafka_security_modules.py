@@ -1,5 +1,6 @@
-"""The kafka_scram_user and kafka_acl modules, and the admin modules' SASL connection options,
-against a real broker with SCRAM logins and an authorizer (the kafka_secured_broker fixture)."""
+"""The kafka_scram_user and kafka_acl modules, and the admin modules' SASL and mutual TLS
+connection options, against a real broker with SCRAM logins, a listener requiring client
+certificates and an authorizer (the kafka_secured_broker fixture)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, SECURED_ADMIN, SECURED_ADMIN_PASSWORD, Broker, run_playbook
+from conftest import (
+    ROOT,
+    SECURED_ADMIN,
+    SECURED_ADMIN_PASSWORD,
+    Broker,
+    kafka_launcher,
+    load_by_path,
+    run_playbook,
+)
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import (
     ACLFilter,
@@ -567,3 +576,210 @@ def test_produce_is_authorized_by_the_acl(
             == "TopicAuthorizationFailedError"
         )
     )
+
+
+# --- mutual TLS: the admin modules with a broker host's own certificate ------------------------
+
+NODE_DN = "CN=kafka1,OU=kafka,O=kafka-pipeline"  # a super user (conftest.NODE_PRINCIPAL_RULE)
+
+
+@pytest.fixture(scope="module")
+def client_certificates(
+    kafka_secured_broker: Broker, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """PEM files (key + chain): a node's certificate, an application's (same CA, no ACL) and a
+    node's subject signed by another CA."""
+    ca = kafka_secured_broker.tls.ca
+    rogue = kafka_launcher.CertificateAuthority(tmp_path_factory.mktemp("rogue-ca"), "rogue CA")
+    return {
+        "node": ca.issue("kafka1", NODE_DN),
+        "app": ca.issue("app1", "CN=app1,OU=apps,O=kafka-pipeline"),
+        "rogue": rogue.issue("kafka1", NODE_DN),
+    }
+
+
+def mtls_connection(broker: Broker, certfile: Path | None = None, **options: Any) -> dict[str, Any]:
+    """The modules' connection options at the listener requiring client certificates; a short
+    request_timeout, which bounds a refused connection's retries too."""
+    connection = {
+        "bootstrap_servers": broker.bootstrap_of("MTLS"),
+        "security_protocol": "SSL",
+        "ssl_cafile": str(broker.tls.ca.cert),
+        "request_timeout": 5,
+        **options,
+    }
+    if certfile is not None:
+        connection["ssl_certfile"] = str(certfile)
+    return connection
+
+
+def topic_exists(broker: Broker, name: str) -> bool:
+    admin = broker_admin(broker)
+    try:
+        return name in admin.list_topics()
+    finally:
+        admin.close()
+
+
+def test_kafka_topic_over_mutual_tls_as_the_node_principal(
+    kafka_secured_broker: Broker,
+    client_certificates: dict[str, Path],
+    unique_topic: str,
+    tmp_path: Path,
+) -> None:
+    """The node's certificate maps to the super user: no ACL needed. A key in a file of its own
+    (ssl_keyfile) works as well as one inside ssl_certfile."""
+    node = client_certificates["node"]
+    topic = {"name": unique_topic, "partitions": 1, "replication_factor": 1}
+    separate_key = mtls_connection(
+        kafka_secured_broker, node.with_suffix(".crt"), ssl_keyfile=str(node.with_suffix(".key"))
+    )
+    created, again, info = run_tasks(
+        tmp_path,
+        [
+            {"kafka_topic": {**topic, **mtls_connection(kafka_secured_broker, node)}},
+            {"kafka_topic": {**topic, **separate_key}},
+            {"kafka_cluster_info": mtls_connection(kafka_secured_broker, node)},
+        ],
+    )
+    assert created["changed"] is True and created["topic"]["partitions"] == 1, created
+    assert again["changed"] is False and "failed" not in again, again
+    assert info["topics"][unique_topic]["partitions"] == 1, info
+    assert topic_exists(kafka_secured_broker, unique_topic)
+
+
+def test_mutual_tls_refusals_fail_clearly(
+    kafka_secured_broker: Broker,
+    client_certificates: dict[str, Path],
+    unique_topic: str,
+    tmp_path: Path,
+) -> None:
+    """No client certificate, or one from another CA: the TLS refusal, within request_timeout.
+    The CA's certificate of an application: the authorizer's refusal (no ACL for its subject)."""
+    topic = {"name": unique_topic, "partitions": 1, "replication_factor": 1}
+    app = client_certificates["app"]
+    connections = [
+        mtls_connection(kafka_secured_broker),
+        mtls_connection(kafka_secured_broker, client_certificates["rogue"]),
+        mtls_connection(kafka_secured_broker, app),
+        mtls_connection(kafka_secured_broker, ssl_keyfile=str(app.with_suffix(".key"))),
+        mtls_connection(kafka_secured_broker, tmp_path / "missing.pem"),
+    ]
+    started = time.monotonic()
+    results = run_tasks(
+        tmp_path,
+        [{"kafka_topic": {**topic, **conn}, "ignore_errors": True} for conn in connections],
+    )
+    elapsed = time.monotonic() - started
+    assert all(r.get("failed") is True for r in results), results
+    no_cert, rogue, not_allowed, key_only, missing = (r["msg"] for r in results)
+    assert "TLS refused" in no_cert, no_cert
+    assert "the listener requires a client certificate, ssl_certfile" in no_cert, no_cert
+    assert "TLS refused" in rogue, rogue
+    assert f"does not accept the client certificate {client_certificates['rogue']}" in rogue
+    assert "AuthorizationFailed" in not_allowed, not_allowed
+    assert key_only == "ssl_keyfile needs ssl_certfile (the certificate chain of that key)"
+    assert missing.startswith("cannot use ssl_cafile ") and "No such file" in missing, missing
+    assert f"ssl_certfile {tmp_path / 'missing.pem'}" in missing, missing
+    assert not topic_exists(kafka_secured_broker, unique_topic)
+    # Two refused connections, 5 s each, and ansible-playbook's own start: no 30 s waits.
+    assert elapsed < 60, elapsed
+
+
+def test_modules_take_the_admin_tools_command_config(
+    kafka_secured_broker: Broker,
+    client_certificates: dict[str, Path],
+    unique_topic: str,
+    tmp_path: Path,
+) -> None:
+    """The kafka role's shape: the modules reach the TLS listener as the node with nothing but the
+    admin tools' client properties file (command_config), and kafka_scram_user checks a password by
+    logging in on the clients' SASL_SSL listener (login_servers)."""
+    config = tmp_path / "kafka-admin.properties"
+    config.write_text(
+        "# the tools' --command-config\nsecurity.protocol=SSL\nssl.keystore.type=PEM\n"
+        f"ssl.keystore.location={client_certificates['node']}\n"
+        f"ssl.truststore.type=PEM\nssl.truststore.location={kafka_secured_broker.tls.ca.cert}\n"
+    )
+    connection = {
+        "bootstrap_servers": kafka_secured_broker.bootstrap_of("MTLS"),
+        "command_config": str(config),
+        "request_timeout": 10,
+    }
+    user = {
+        "name": f"user-{uuid.uuid4().hex[:8]}",
+        "password": "client-secret-1",
+        "login_servers": kafka_secured_broker.bootstrap_of("CLIENT"),
+        **connection,
+    }
+    created, topic, again, changed = run_tasks(
+        tmp_path,
+        [
+            {"kafka_scram_user": user},
+            {"kafka_topic": {"name": unique_topic, "partitions": 1, "replication_factor": 1,
+                             **connection}},
+            {"kafka_scram_user": user},
+            {"kafka_scram_user": {**user, "password": "client-secret-2"}},
+        ],
+    )  # fmt: skip
+    assert created["changed"] is True, created
+    assert topic["changed"] is True and topic_exists(kafka_secured_broker, unique_topic), topic
+    assert again["changed"] is False, again  # its login on CLIENT was accepted
+    assert changed["changed"] is True, changed  # the old password's login was refused
+
+
+def test_command_config_options(tmp_path: Path) -> None:
+    """What a client properties file stands for; explicit options win over it."""
+    kafka_admin = load_by_path(
+        "kafka_admin_command_config", ROOT / "plugins" / "module_utils" / "kafka_admin.py"
+    )
+    config = tmp_path / "client.properties"
+    config.write_text(
+        "security.protocol=sasl_ssl\nsasl.mechanism=SCRAM-SHA-512\n"
+        'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required '
+        'username="ops" password="p\\"w";\n'
+        "ssl.truststore.location=/ca.pem\nssl.endpoint.identification.algorithm=\n"
+    )
+    params = {"command_config": str(config), "security_protocol": None, "ssl_cafile": "/mine.pem",
+              "ssl_check_hostname": True}  # fmt: skip
+    resolved = kafka_admin.resolve_connection(params)
+    assert resolved["security_protocol"] == "SASL_SSL"
+    assert resolved["sasl_username"] == "ops" and resolved["sasl_password"] == 'p\\"w'
+    assert resolved["ssl_cafile"] == "/mine.pem"  # given in the task
+    assert resolved["ssl_check_hostname"] is False
+    jks = tmp_path / "jks.properties"
+    jks.write_text("ssl.truststore.location=/t.jks\nssl.truststore.type=JKS\n")
+    with pytest.raises(ValueError, match="only PEM"):
+        kafka_admin.resolve_connection({"command_config": str(jks)})
+
+
+def test_tls_connection_settings(tmp_path: Path) -> None:
+    """What the modules hand kafka-python: the TLS options only for TLS listeners, as before."""
+    kafka_admin = load_by_path(
+        "kafka_admin_under_test", ROOT / "plugins" / "module_utils" / "kafka_admin.py"
+    )
+    ca = kafka_launcher.CertificateAuthority(tmp_path)
+    pem = ca.issue("node", NODE_DN)
+    tls = {"ssl_cafile": str(ca.cert), "ssl_certfile": str(pem), "ssl_check_hostname": False}
+    assert kafka_admin.connection_settings({"security_protocol": "PLAINTEXT"}) == {
+        "security_protocol": "PLAINTEXT"
+    }
+    assert kafka_admin.connection_settings({"security_protocol": "SSL", **tls}) == {
+        "security_protocol": "SSL",
+        "ssl_cafile": str(ca.cert),
+        "ssl_certfile": str(pem),
+        "ssl_check_hostname": False,
+    }
+    sasl_ssl = kafka_admin.connection_settings(
+        {
+            "security_protocol": "SASL_SSL",
+            "sasl_username": "u",
+            "sasl_password": "p",
+            "ssl_cafile": str(ca.cert),
+        }
+    )
+    assert sasl_ssl["ssl_check_hostname"] is True and "ssl_certfile" not in sasl_ssl, sasl_ssl
+    with pytest.raises(ValueError, match=r"cannot use ssl_cafile .* and ssl_certfile .*"):
+        kafka_admin.connection_settings(
+            {"security_protocol": "SSL", **tls, "ssl_certfile": str(ca.cert)}  # no key in it
+        )

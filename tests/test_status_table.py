@@ -214,8 +214,14 @@ def run_status(broker: Broker, tmp_path: Path, topic: str, **host_vars: str) -> 
     inventory.write_text(
         yaml.safe_dump({"all": {"children": {"kafka_brokers": {"hosts": {"kafka-a": host}}}}})
     )
+    # The admin tools' client settings, as the kafka role writes them for an open (plaintext) cluster:
+    # the test broker has no TLS listener.
+    admin_config = tmp_path / "kafka-admin.properties"
+    admin_config.write_text("security.protocol=PLAINTEXT\n")
     run = run_playbook(
         ROOT / "playbooks" / "status.yml",
+        "-e", "pipeline_kafka_security=plaintext",
+        "-e", f"pipeline_kafka_admin_config={admin_config}",
         "-e", f"pipeline_kafka_port={broker.port}",
         "-e", f"pipeline_admin_venv={Path(sys.executable).parent.parent}",
         "-e", f"pipeline_topic={topic}",

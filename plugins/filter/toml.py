@@ -1,4 +1,5 @@
-"""Filter plugin `to_toml`: renders a mapping as a TOML document (the apps' config format).
+"""Filter plugins `to_toml`, which renders a mapping as a TOML document (the apps' config format), and
+`from_toml`, which parses one (tomllib).
 
 Tables become [sections] (nested ones [a.b]); lists of mappings in a table become inline tables;
 strings, integers, floats, booleans and lists of them become TOML values. Enough for the configs
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +64,14 @@ def to_toml(data: Mapping[str, Any]) -> str:
     return "\n".join(out).lstrip("\n") + "\n"
 
 
+def from_toml(text: str) -> dict[str, Any]:
+    """Parse a TOML document (for example a deployed configuration read with slurp)."""
+    try:
+        return tomllib.loads(str(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise AnsibleFilterError(f"from_toml: {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"to_toml": to_toml}
+        return {"to_toml": to_toml, "from_toml": from_toml}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import traceback
@@ -12,6 +13,7 @@ try:
     from kafka.admin import ConfigResource, ConfigResourceType
     from kafka.errors import KafkaError, for_code
     from kafka.net.sasl.scram import ScramClient
+    from kafka.protocol.metadata import ApiVersionsRequest
     from kafka.protocol.parser import KafkaProtocol
     from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 
@@ -21,7 +23,7 @@ except ImportError:  # pragma: no cover - reported to the user by require_kafka(
     ConfigResource = ConfigResourceType = None  # type: ignore[assignment,misc]
     KafkaError = Exception  # type: ignore[assignment,misc]
     for_code = None  # type: ignore[assignment]
-    ScramClient = KafkaProtocol = None  # type: ignore[assignment,misc]
+    ScramClient = KafkaProtocol = ApiVersionsRequest = None  # type: ignore[assignment,misc]
     SaslAuthenticateRequest = SaslHandshakeRequest = None  # type: ignore[assignment,misc]
     KAFKA_IMPORT_ERROR = traceback.format_exc()
 
@@ -33,12 +35,82 @@ SASL_MECHANISMS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 KAFKA_COMMON_ARGS: dict[str, Any] = {
     "bootstrap_servers": {"type": "str", "required": True},
     "request_timeout": {"type": "int", "default": 30},
-    "security_protocol": {"type": "str", "default": "PLAINTEXT", "choices": SECURITY_PROTOCOLS},
-    "sasl_mechanism": {"type": "str", "default": "SCRAM-SHA-512", "choices": SASL_MECHANISMS},
+    # No defaults here: a value not given comes from command_config, else PLAINTEXT / SCRAM-SHA-512.
+    "security_protocol": {"type": "str", "choices": SECURITY_PROTOCOLS},
+    "sasl_mechanism": {"type": "str", "choices": SASL_MECHANISMS},
     "sasl_username": {"type": "str"},
     "sasl_password": {"type": "str", "no_log": True},
     "ssl_cafile": {"type": "path"},
+    "ssl_certfile": {"type": "path"},
+    "ssl_keyfile": {"type": "path"},
+    "ssl_check_hostname": {"type": "bool", "default": True},
+    "command_config": {"type": "path"},
 }
+# Java client properties (Kafka's tools' --command-config) -> the options they stand for.
+COMMAND_CONFIG_KEYS = {
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "ssl.truststore.location": "ssl_cafile",
+    "ssl.keystore.location": "ssl_certfile",
+}
+JAAS_CREDENTIAL = re.compile(r'\b(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"')
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+TLS_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+
+
+def read_properties(path: str) -> dict[str, str]:
+    """key=value (or key: value) lines of a Java properties file; # and ! start comments."""
+    props: dict[str, str] = {}
+    with open(path, encoding="utf-8") as source:
+        for raw in source:
+            line = raw.strip()
+            if not line or line[0] in "#!":
+                continue
+            match = re.match(r"([^=:\s]+)\s*[=:]?\s*(.*)$", line)
+            if match:
+                props[match.group(1)] = match.group(2)
+    return props
+
+
+def command_config_options(path: str) -> dict[str, Any]:
+    """The connection options a client properties file sets: security.protocol, sasl.mechanism,
+    the PEM truststore (ssl_cafile) and keystore (ssl_certfile: key and chain in one file),
+    sasl.jaas.config's username and password, an empty ssl.endpoint.identification.algorithm
+    (ssl_check_hostname false). ValueError for a file that cannot be used."""
+    try:
+        props = read_properties(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read command_config {path}: {exc}") from exc
+    for store in ("truststore", "keystore"):
+        kind = props.get(f"ssl.{store}.type", "PEM").upper()
+        if f"ssl.{store}.location" in props and kind != "PEM":
+            raise ValueError(
+                f"command_config {path}: ssl.{store}.type {kind} (only PEM files can be used here)"
+            )
+    options: dict[str, Any] = {
+        option: props[key].upper() if option == "security_protocol" else props[key]
+        for key, option in COMMAND_CONFIG_KEYS.items()
+        if props.get(key)
+    }
+    credentials = dict(JAAS_CREDENTIAL.findall(props.get("sasl.jaas.config", "")))
+    if "username" in credentials:
+        options["sasl_username"] = credentials["username"]
+    if "password" in credentials:
+        options["sasl_password"] = credentials["password"]
+    if props.get("ssl.endpoint.identification.algorithm", None) == "":
+        options["ssl_check_hostname"] = False
+    return options
+
+
+def resolve_connection(params: dict[str, Any]) -> dict[str, Any]:
+    """params with command_config's settings for the options not given explicitly."""
+    if not params.get("command_config"):
+        return params
+    from_file = command_config_options(params["command_config"])
+    given = {key: value for key, value in params.items() if value is not None}
+    if params.get("ssl_check_hostname") is True and "ssl_check_hostname" in from_file:
+        given.pop("ssl_check_hostname")  # the option's default, not a choice
+    return {**params, **from_file, **given}
 
 
 def require_kafka(module: Any) -> None:
@@ -67,6 +139,8 @@ def connection_settings(params: dict[str, Any]) -> dict[str, Any]:
     settings: dict[str, Any] = {"security_protocol": protocol}
     if params.get("ssl_cafile"):
         settings["ssl_cafile"] = params["ssl_cafile"]
+    if protocol in TLS_PROTOCOLS:
+        settings.update(tls_settings(params))
     if is_sasl(protocol):
         missing = [key for key in ("sasl_username", "sasl_password") if not params.get(key)]
         if missing:
@@ -79,12 +153,45 @@ def connection_settings(params: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def tls_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The client certificate options of a TLS listener (mutual TLS), checked by loading them:
+    kafka-python loads them again for each connection, retries a failure until its bootstrap
+    timeout and then reports only that timeout."""
+    certfile, keyfile = params.get("ssl_certfile"), params.get("ssl_keyfile")
+    if keyfile and not certfile:
+        raise ValueError("ssl_keyfile needs ssl_certfile (the certificate chain of that key)")
+    try:
+        tls_context(params)
+    except (OSError, ssl.SSLError) as exc:
+        files = " and ".join(f"{key} {params[key]}" for key in TLS_FILES if params.get(key))
+        raise ValueError(f"cannot use {files}: {exc}") from exc
+    settings: dict[str, Any] = {"ssl_check_hostname": params.get("ssl_check_hostname") is not False}
+    if certfile:
+        settings["ssl_certfile"] = certfile
+    if keyfile:
+        settings["ssl_keyfile"] = keyfile
+    return settings
+
+
+def tls_context(params: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS client context of the connection options, as kafka-python builds its own: the
+    brokers verified with ssl_cafile (else the system's CAs), their name checked unless
+    ssl_check_hostname is false, the client certificate (ssl_certfile, key inside it unless
+    ssl_keyfile) presented when given."""
+    context = ssl.create_default_context(cafile=params.get("ssl_cafile"))
+    context.check_hostname = params.get("ssl_check_hostname") is not False
+    if params.get("ssl_certfile"):
+        context.load_cert_chain(params["ssl_certfile"], params.get("ssl_keyfile"))
+    return context
+
+
 def admin_client(module: Any) -> Any:
     """An admin client for the module's bootstrap_servers and security options, or fail_json with
     the reason."""
     require_kafka(module)
     timeout_ms = module.params["request_timeout"] * 1000
     try:
+        module.params.update(resolve_connection(module.params))
         settings = connection_settings(module.params)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
@@ -93,12 +200,14 @@ def admin_client(module: Any) -> Any:
             bootstrap_servers=bootstrap_list(module.params),
             client_id="ansible-kafka-pipeline",
             request_timeout_ms=timeout_ms,
+            # request_timeout bounds the first connection too (kafka-python: 30 s of retries).
+            bootstrap_timeout_ms=timeout_ms,
             **settings,
         )
     except KafkaError as exc:
         module.fail_json(
             msg=f"cannot reach Kafka at {module.params['bootstrap_servers']}: {exc}"
-            f"{login_hint(module.params)}",
+            f"{login_hint(module.params) or tls_hint(module.params)}",
             exception=traceback.format_exc(),
         )
     return None  # unreachable: fail_json exits
@@ -118,6 +227,55 @@ def login_hint(params: dict[str, Any]) -> str:
     except KafkaError as exc:
         return f" ({exc})"
     return f" (the login as {params['sasl_username']} is refused: {refusal})" if refusal else ""
+
+
+def tls_hint(params: dict[str, Any]) -> str:
+    """Why the TLS connection fails, when it does ("" otherwise): a broker that refuses the
+    client's certificate (or its absence) closes the connection with a TLS alert, which
+    kafka-python retries until its bootstrap timeout and then reports only that timeout."""
+    if (params.get("security_protocol") or "PLAINTEXT") not in TLS_PROTOCOLS:
+        return ""
+    try:
+        refusal = tls_refusal(params)
+    except KafkaError as exc:
+        return f" ({exc})"
+    if not refusal:
+        return ""
+    if "ALERT" not in refusal.upper():  # not the broker's refusal (our own check failed)
+        return f" (TLS refused: {refusal})"
+    if params.get("ssl_certfile"):
+        why = f"the broker does not accept the client certificate {params['ssl_certfile']}"
+        return f" (TLS refused: {refusal}: {why}; is it signed by a CA the broker trusts?)"
+    return f" (TLS refused: {refusal}: the listener requires a client certificate, ssl_certfile)"
+
+
+def tls_refusal(params: dict[str, Any]) -> str | None:
+    """Open one TLS connection at the first reachable bootstrap server and send one ApiVersions
+    request (with TLS 1.3 a broker checks the client's certificate only after the handshake):
+    None when the broker answers, else the TLS error. Raises KafkaError when no server is
+    reachable. Call require_kafka() (or admin_client()) first."""
+    reasons = []
+    for server in bootstrap_list(params):
+        host, _, port = server.rpartition(":")
+        try:
+            sock = socket.create_connection(
+                (host.strip("[]"), int(port)), timeout=float(params["request_timeout"])
+            )
+        except (OSError, ValueError) as exc:
+            reasons.append(f"{server}: {exc}")
+            continue
+        try:
+            sock = tls_context(params).wrap_socket(sock, server_hostname=host.strip("[]"))
+            parser = KafkaProtocol(client_id="ansible-kafka-pipeline")
+            _exchange(sock, parser, ApiVersionsRequest(version=0))
+        except ssl.SSLError as exc:
+            return str(exc)
+        except (OSError, KafkaError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            sock.close()
+        return None
+    raise KafkaError(f"no bootstrap server reachable for a TLS connection ({'; '.join(reasons)})")
 
 
 def sasl_login_protocol(params: dict[str, Any]) -> str:
@@ -191,8 +349,7 @@ def scram_login_refusal(
             continue
         try:
             if protocol == "SASL_SSL":
-                context = ssl.create_default_context(cafile=params.get("ssl_cafile"))
-                sock = context.wrap_socket(sock, server_hostname=host.strip("[]"))
+                sock = tls_context(params).wrap_socket(sock, server_hostname=host.strip("[]"))
             return _scram_login(sock, username, password, mechanism)
         except (OSError, ssl.SSLError) as exc:
             raise KafkaError(f"{protocol} login at {server} failed: {exc}") from exc

@@ -29,6 +29,12 @@ options:
     description: Seconds each of the two tool calls may take to get its answer.
     type: int
     default: 60
+  command_config:
+    description:
+      - Client properties file of the tool's connection (its C(--command-config)), for example
+        C(security.protocol=SSL) with the keystore and truststore of a TLS listener. The module adds
+        its timeouts to a copy.
+    type: path
 requirements: [java on PATH or JAVA_HOME (the tool is a JVM program)]
 author: kafka-pipeline
 """
@@ -303,6 +309,7 @@ def main() -> None:
             "kafka_home": {"type": "path", "required": True},
             "bootstrap_servers": {"type": "str", "required": True},
             "timeout": {"type": "int", "default": 60},
+            "command_config": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -314,8 +321,19 @@ def main() -> None:
         )
     timeout_ms = module.params["timeout"] * 1000
     command_config = os.path.join(module.tmpdir, "quorum-admin.properties")
+    given = ""
+    if module.params["command_config"]:
+        try:
+            with open(module.params["command_config"], encoding="utf-8") as source:
+                given = source.read().rstrip("\n") + "\n"
+        except OSError as exc:
+            module.fail_json(
+                msg=f"cannot read command_config {module.params['command_config']}: {exc}"
+            )
     with open(command_config, "w", encoding="utf-8") as config:
-        config.write(f"request.timeout.ms={timeout_ms}\ndefault.api.timeout.ms={timeout_ms}\n")
+        config.write(
+            f"{given}request.timeout.ms={timeout_ms}\ndefault.api.timeout.ms={timeout_ms}\n"
+        )
     status_text = describe(module, "status", command_config)
     replication_text = describe(module, "replication", command_config)
     try:

@@ -48,6 +48,13 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  login_servers:
+    description:
+      - Comma-separated host:port list where the password check logs in, when the SASL listener is
+        not the one at I(bootstrap_servers) (for example, the module manages users through a TLS
+        listener with a client certificate, and clients log in on a SASL_SSL listener). The login
+        uses SASL_SSL when I(security_protocol) is SSL or SASL_SSL, with I(ssl_cafile).
+    type: str
   update_password:
     description:
       - C(always) checks the password of an existing credential (by logging in with it) and sets
@@ -174,14 +181,16 @@ def alter(admin: Any, name: str, alteration: Any) -> None:
 
 def password_differs(module: AnsibleModule, params: dict[str, Any]) -> bool:
     """Whether the broker refuses a login as the user with the given password."""
+    where = "login_servers" if params.get("login_servers") else "bootstrap_servers"
+    login_params = {**params, "bootstrap_servers": params[where]}
     try:
         refusal = scram_login_refusal(
-            params, params["name"], params["password"], params["mechanism"]
+            login_params, params["name"], params["password"], params["mechanism"]
         )
     except KafkaError as exc:
         module.fail_json(
             msg=f"user {params['name']}: cannot check its password by logging in "
-            f"(needs a SASL listener taking {params['mechanism']} at bootstrap_servers; "
+            f"(needs a SASL listener taking {params['mechanism']} at {where}; "
             f"update_password=on_create skips the check): {exc}"
         )
     return refusal is not None
@@ -237,6 +246,7 @@ def main() -> None:
                 "choices": ["SCRAM-SHA-512", "SCRAM-SHA-256"],
             },
             "iterations": {"type": "int", "default": 4096},
+            "login_servers": {"type": "str"},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "update_password": {
                 "type": "str",

@@ -4,6 +4,10 @@ Used by the package's tests (`from tests.kafka_broker import ...`) and by the re
 (tests/conftest.py loads this file by path): the two suites run in different venvs, so this module
 uses the standard library only.
 
+TLS (SSL and SASL_SSL listeners, mutual TLS): `CertificateAuthority` makes a throwaway CA and
+its certificates with the openssl command line tool, as PEM files Kafka reads directly
+(ssl.keystore.type=PEM) and Python's ssl module too; `tls_properties` gives the broker settings.
+
 The Kafka version is the kafka role's (kafka_kraft_version and kafka_scala_version in
 roles/kafka/defaults/main.yml); the distribution archive is $KAFKA_DIST_ARCHIVE, else the one
 scripts/build-kafka-dist assembles (or finds in its cache) for that version.
@@ -12,6 +16,7 @@ scripts/build-kafka-dist assembles (or finds in its cache) for that version.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import re
 import shutil
@@ -21,6 +26,7 @@ import subprocess
 import tarfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -59,6 +65,150 @@ BASE_PROPERTIES = {
     "group.initial.rebalance.delay.ms": "0",
     "log.flush.interval.messages": "1",
 }
+
+
+# Extensions of the test certificates (openssl x509 -extfile). Every leaf certificate may serve and
+# authenticate as a client: the tests use one broker identity for both roles, like the nodes do.
+CA_EXTENSIONS = """\
+basicConstraints = critical, CA:true
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+"""
+LEAF_EXTENSIONS = """\
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+def openssl(*args: str) -> None:
+    """Run the openssl command line tool; its own words when it fails."""
+    done = subprocess.run(["openssl", *args], check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"openssl {args[0]} failed: {done.stderr.strip()[-2000:]}")
+
+
+def openssl_subject(dn: str) -> str:
+    """openssl's -subj form of an RFC 2253 name: "CN=a,OU=b,O=c" -> "/O=c/OU=b/CN=a".
+
+    RFC 2253 (what Kafka matches ssl.principal.mapping.rules against) lists the most specific
+    part first, -subj the most general: the parts are reversed. No escaped commas."""
+    return "/" + "/".join(reversed([part.strip() for part in dn.split(",")]))
+
+
+class CertificateAuthority:
+    """A throwaway CA in `directory` (ca.pem, its key beside it) that issues test identities.
+
+    Each identity is ONE PEM file holding an unencrypted PKCS#8 private key, its certificate and
+    the CA certificate (the chain): Kafka reads it as ssl.keystore.location with
+    ssl.keystore.type=PEM and no ssl.key.password, kafka-python as ssl_certfile. Keys are EC
+    P-256 (fast to make; Kafka's PEM keystore and Python's ssl take them)."""
+
+    def __init__(self, directory: Path, name: str = "kafka-pipeline test CA") -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.cert = directory / "ca.pem"
+        self._key = self._new_key("ca")
+        csr = self._request("ca", f"CN={name}")
+        self._sign(csr, CA_EXTENSIONS, self.cert, "-signkey", str(self._key))
+
+    def issue(self, name: str, dn: str, hosts: tuple[str, ...] = ()) -> Path:
+        """<directory>/<name>.pem: key + certificate + CA certificate for the RFC 2253 name `dn`
+        ("CN=client1,OU=kafka,O=kafka-pipeline"); `hosts` (DNS names or IP addresses) become its
+        subjectAltName, which a client checks the server's name against."""
+        key = self._new_key(name)
+        cert = self.directory / f"{name}.crt"
+        serial = str(uuid.uuid4().int >> 64)  # unique within the CA (RFC 5280), no serial file
+        signer = ("-CA", str(self.cert), "-CAkey", str(self._key), "-set_serial", serial)
+        self._sign(
+            self._request(name, dn), LEAF_EXTENSIONS + subject_alt_name(hosts), cert, *signer
+        )
+        pem = self.directory / f"{name}.pem"
+        pem.write_text(key.read_text() + cert.read_text() + self.cert.read_text())
+        pem.chmod(0o600)
+        return pem
+
+    def _new_key(self, name: str) -> Path:
+        key = self.directory / f"{name}.key"
+        # genpkey writes PKCS#8 ("BEGIN PRIVATE KEY"): the key format Kafka's PEM keystore reads.
+        openssl(
+            "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(key)
+        )
+        return key
+
+    def _request(self, name: str, dn: str) -> Path:
+        csr = self.directory / f"{name}.csr"
+        key = self.directory / f"{name}.key"
+        openssl("req", "-new", "-key", str(key), "-subj", openssl_subject(dn), "-out", str(csr))
+        return csr
+
+    def _sign(self, csr: Path, extensions: str, cert: Path, *signer: str) -> None:
+        """Sign a request for 7 days (the longest test session is far shorter)."""
+        extfile = csr.with_suffix(".ext")
+        extfile.write_text(extensions)
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            *signer,
+            "-days",
+            "7",
+            "-extfile",
+            str(extfile),
+            "-out",
+            str(cert),
+        )
+
+
+def subject_alt_name(hosts: tuple[str, ...]) -> str:
+    """The subjectAltName line of an openssl extension file ("" without hosts)."""
+    if not hosts:
+        return ""
+    names = [f"IP:{host}" if is_ip_address(host) else f"DNS:{host}" for host in hosts]
+    return f"subjectAltName = {', '.join(names)}\n"
+
+
+def is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """What a broker with TLS listeners needs: the CA (its truststore), its own identity (its
+    keystore) and the listeners that require a client certificate (mutual TLS)."""
+
+    ca: CertificateAuthority
+    keystore: Path
+    mtls_listeners: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, directory: Path, mtls_listeners: tuple[str, ...] = ()) -> BrokerTls:
+        """A new CA and a broker certificate for localhost and 127.0.0.1."""
+        ca = CertificateAuthority(directory)
+        hosts = ("localhost", "127.0.0.1")
+        broker = ca.issue("broker", "CN=localhost,OU=broker,O=kafka-pipeline-test", hosts)
+        return cls(ca, broker, mtls_listeners)
+
+    def properties(self) -> dict[str, str]:
+        """Broker settings of every SSL/SASL_SSL listener: PEM keystore and truststore files
+        (the keystore's key unencrypted, so no ssl.key.password); each of mtls_listeners
+        requires a client certificate the CA signed."""
+        settings = {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.ca.cert),
+        }
+        for listener in self.mtls_listeners:
+            settings[f"listener.name.{listener.lower()}.ssl.client.auth"] = "required"
+        return settings
 
 
 def free_port() -> int:
@@ -149,7 +299,10 @@ class KafkaBroker:
     {"SASL": "SASL_PLAINTEXT"}), each on a free port of its own (`listener_ports`,
     `bootstrap_of(name)`) beside the PLAINTEXT one that `bootstrap` names;
     scram_credentials: SCRAM credentials written at format time, as kafka-storage's --add-scram
-    takes them (for example "SCRAM-SHA-512=[name=admin,password=secret]").
+    takes them (for example "SCRAM-SHA-512=[name=admin,password=secret]");
+    tls: the CA and certificate of SSL and SASL_SSL listeners (`BrokerTls.create`), kept as
+    `tls` (`broker.tls.ca.issue(...)` makes client certificates); `properties` override its
+    settings.
     """
 
     def __init__(
@@ -159,8 +312,10 @@ class KafkaBroker:
         properties: dict[str, str] | None = None,
         listeners: dict[str, str] | None = None,
         scram_credentials: list[str] | None = None,
+        tls: BrokerTls | None = None,
     ) -> None:
         self.workdir = workdir
+        self.tls = tls
         self.home = home or unpack_kafka(workdir)
         self.java = shutil.which("java") or "java"
         self.port = free_port()
@@ -188,6 +343,7 @@ class KafkaBroker:
             settings["listeners"] += endpoint
             settings["advertised.listeners"] += endpoint
             settings["listener.security.protocol.map"] += f",{name}:{protocol}"
+        settings.update(tls.properties() if tls else {})
         settings.update(properties or {})
         self.config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         # A base64url UUID, not starting with "-" (the tool would read it as an option), as Kafka's.

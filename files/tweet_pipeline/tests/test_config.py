@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kafka_broker import CertificateAuthority
 from tweet_pipeline import examples
 from tweet_pipeline.config import (
     ConsoleSinkConfig,
@@ -439,3 +440,160 @@ def test_loader_defaults_are_the_declared_ones(tmp_path: Path) -> None:
     assert producer.producer == ProducerSettings()
     assert producer.replay == ReplayConfig()
     assert producer.spool == SpoolConfig()
+
+
+# --- Kafka security: SASL (SCRAM) and TLS --------------------------------------------------------
+
+PASSWORD = "p4ss word-7q"  # a space: passwords may hold one
+
+
+def secret_file(tmp_path: Path, text: str = PASSWORD + "\n", mode: int = 0o640) -> Path:
+    path = tmp_path / "kafka-password"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def sasl_kafka(password_file: Path, protocol: str = "SASL_SSL", extra: str = "") -> str:
+    return (
+        f'[kafka]\nsecurity_protocol = "{protocol}"\nsasl_username = "tweet-producer"\n'
+        f'sasl_password_file = "{password_file}"\n{extra}'
+    )
+
+
+def test_sasl_ssl_settings_reach_the_client(tmp_path: Path) -> None:
+    ca = CertificateAuthority(tmp_path / "tls")
+    client = ca.issue("client", "CN=tweet-producer,OU=apps,O=kafka-pipeline")
+    tls = f'ssl_cafile = "{ca.cert}"\nssl_certfile = "{client}"\n'
+    path = tmp_path / "p.toml"
+    path.write_text(sasl_kafka(secret_file(tmp_path), extra=tls))
+    cfg = load_producer_config(path, env={})
+    assert cfg.kafka.client_kwargs() == {
+        "bootstrap_servers": ["localhost:9092"],
+        "client_id": "tweet-producer",
+        "security_protocol": "SASL_SSL",
+        "ssl_cafile": str(ca.cert),
+        "ssl_certfile": str(client),
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "tweet-producer",
+        "sasl_plain_password": PASSWORD,
+    }
+    assert cfg.secrets() == [PASSWORD]
+    assert PASSWORD not in repr(cfg)
+
+
+def test_the_consumer_reads_the_same_settings(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    extra = 'sasl_mechanism = "SCRAM-SHA-256"\n[sinks.console]\n'
+    path.write_text(sasl_kafka(secret_file(tmp_path), "SASL_PLAINTEXT", extra))
+    cfg = load_consumer_config(path)
+    kwargs = cfg.kafka.client_kwargs()
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-256" and "ssl_cafile" not in kwargs, kwargs
+    assert kwargs["sasl_plain_password"] == PASSWORD
+    assert cfg.secrets() == [PASSWORD]
+
+
+def test_without_sasl_the_password_file_is_not_read(tmp_path: Path) -> None:
+    """PLAINTEXT and SSL send no password: the SASL keys are accepted and left alone."""
+    path = tmp_path / "p.toml"
+    path.write_text(sasl_kafka(tmp_path / "missing", "SSL"))
+    cfg = load_producer_config(path, env={})
+    assert cfg.kafka.sasl_password == "" and cfg.secrets() == []
+    assert "sasl_mechanism" not in cfg.kafka.client_kwargs()
+
+
+@pytest.mark.parametrize(
+    ("kafka", "expected"),
+    [
+        (
+            'security_protocol = "TLS"',
+            ["kafka.security_protocol must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL "
+             "(got 'TLS')"],
+        ),
+        (
+            'security_protocol = "SASL_SSL"',
+            ["kafka.sasl_username is required with security_protocol SASL_SSL",
+             "kafka.sasl_password_file is required with security_protocol SASL_SSL"],
+        ),
+        (
+            'security_protocol = "SASL_PLAINTEXT"\nsasl_mechanism = "PLAIN"\n'
+            'sasl_username = "u"\nsasl_password_file = "/nonexistent"',
+            ["kafka.sasl_mechanism must be one of SCRAM-SHA-512, SCRAM-SHA-256 (got 'PLAIN')",
+             "kafka.sasl_password_file cannot be read (No such file or directory: "
+             "'/nonexistent')"],
+        ),
+        (
+            'ssl_cafile = "/nonexistent/ca.pem"',
+            ["kafka.ssl_cafile is not a readable file (got '/nonexistent/ca.pem')"],
+        ),
+        (
+            'ssl_certfile = "/nonexistent/client.pem"',
+            ["kafka.ssl_certfile must be a PEM file with the certificate and its key (No such "
+             "file or directory: '/nonexistent/client.pem')"],
+        ),
+    ],
+)  # fmt: skip
+def test_kafka_security_bad_values(tmp_path: Path, kafka: str, expected: list[str]) -> None:
+    assert producer_problems(tmp_path, f"[kafka]\n{kafka}\n") == expected
+
+
+def test_a_certificate_without_its_key_is_refused(tmp_path: Path) -> None:
+    ca = CertificateAuthority(tmp_path / "tls")
+    problems = producer_problems(tmp_path, f'[kafka]\nssl_certfile = "{ca.cert}"\n')
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("kafka.ssl_certfile must be a PEM file with the certificate and")
+    assert str(ca.cert) in problems[0]
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o641])
+def test_a_password_file_others_can_access_is_refused(tmp_path: Path, mode: int) -> None:
+    password_file = secret_file(tmp_path, mode=mode)
+    problems = producer_problems(tmp_path, sasl_kafka(password_file))
+    assert problems == [
+        f"kafka.sasl_password_file must not be accessible by others "
+        f"(mode {mode:o}: '{password_file}')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "is empty"),
+        ("  \n", "is empty"),
+        ("first\nsecond\n", "must hold the password on one line"),
+    ],
+)
+def test_bad_password_files_are_refused_without_being_shown(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    password_file = secret_file(tmp_path, text, mode=0o600)
+    problems = producer_problems(tmp_path, sasl_kafka(password_file))
+    assert problems == [f"kafka.sasl_password_file {problem} ('{password_file}')"]
+
+
+def test_cli_check_reads_the_password_file_and_never_prints_it(tmp_path: Path) -> None:
+    """`--check` as the deployment runs it: a missing or exposed password file fails it."""
+    password_file = secret_file(tmp_path, "check-Secret-41\n")
+    path = tmp_path / "c.toml"
+    path.write_text(sasl_kafka(password_file, extra="[sinks.console]\n"))
+    exe = Path(sys.executable).parent / "tweet-consumer"
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(exe), "--config", str(path), "--check", "--log-level", "DEBUG"],
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=60,
+        )
+
+    for mode, status in ((0o640, 0), (0o600, 0), (0o644, 2)):
+        password_file.chmod(mode)
+        result = check()
+        assert result.returncode == status, result.stderr
+        assert "check-Secret-41" not in result.stdout + result.stderr
+    assert "kafka.sasl_password_file must not be accessible by others" in result.stderr
+    password_file.unlink()
+    result = check()
+    assert result.returncode == 2, result.stderr
+    assert "config error: kafka.sasl_password_file cannot be read" in result.stderr

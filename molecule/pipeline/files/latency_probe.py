@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 """Publishes one tweet every INTERVAL seconds until STOP_FILE exists, each with acks=all, and prints
 the send-to-acknowledgement latencies as JSON: {"sent", "failed", "p50_ms", "p99_ms", "max_ms",
-"max_at", "worst": [[ms, "HH:MM:SS"], ...] (the five highest)}. Run with the Python of the tweet app's venv (kafka-python).
+"max_at", "worst": [[ms, "HH:MM:SS"], ...] (the five highest)}. Run with the Python of the tweet app's venv
+(kafka-python, tweet_pipeline). It connects as the producer service does: with the Kafka settings of the
+producer's configuration file (brokers, TLS, SCRAM login), so it needs the host's producer.
 
-usage: latency_probe.py BOOTSTRAP TOPIC MARKER INTERVAL STOP_FILE
+usage: latency_probe.py PRODUCER_CONFIG TOPIC MARKER INTERVAL STOP_FILE
 """
 
 import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from kafka import KafkaProducer
+from tweet_pipeline.config import load_producer_config
 
-bootstrap, topic, marker, interval, stop_file = sys.argv[1:6]
+config_path, topic, marker, interval, stop_file = sys.argv[1:6]
+client = load_producer_config(Path(config_path)).kafka.client_kwargs()
+client["client_id"] = f"latency-probe-{marker}"
 producer = KafkaProducer(
-    bootstrap_servers=bootstrap.split(","), acks="all", retries=2**31 - 1,
+    **client, acks="all", retries=2**31 - 1,
     delivery_timeout_ms=300_000, request_timeout_ms=30_000, linger_ms=0,
 )
 latencies: list[tuple[float, float]] = []

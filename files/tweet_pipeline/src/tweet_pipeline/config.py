@@ -16,12 +16,13 @@ from __future__ import annotations
 import copy
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tweet_pipeline.credentials import bearer_token
+from tweet_pipeline.credentials import bearer_token, sasl_password
 from tweet_pipeline.toml_tables import (
     ConfigError,
     Table,
@@ -35,6 +36,8 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _BASE_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 _FIELD = re.compile(r"^[a-z_.]+$")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
 
 
 def setting(default: Any, doc: str = "", *, example: Any = None, toml: bool = True) -> Any:
@@ -54,12 +57,30 @@ def setting(default: Any, doc: str = "", *, example: Any = None, toml: bool = Tr
 class KafkaConfig:
     client_id: str  # declared per component: ProducerKafkaConfig, ConsumerKafkaConfig
     bootstrap_servers: list[str] = setting(["localhost:9092"], "host:port list")
-    security_protocol: str = setting("PLAINTEXT", "PLAINTEXT or SSL")
+    security_protocol: str = setting("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
     ssl_cafile: str | None = setting(
-        None, "CA bundle for SSL", example="/etc/ssl/certs/kafka-ca.pem"
+        None, "CA bundle for SSL and SASL_SSL", example="/etc/ssl/certs/kafka-ca.pem"
     )
+    ssl_certfile: str | None = setting(
+        None,
+        "mutual TLS: client certificate chain + key, PEM",
+        example="/etc/kafka-pipeline/tls/client.pem",
+    )
+    sasl_mechanism: str = setting("SCRAM-SHA-512", "SCRAM-SHA-512 or SCRAM-SHA-256 (SASL_*)")
+    sasl_username: str | None = setting(None, "required with SASL_*", example="tweet-pipeline")
+    sasl_password_file: str | None = setting(
+        None,
+        "0600/0640 file with the password (SASL_*)",
+        example="/etc/kafka-pipeline/secrets/kafka-password",
+    )
+    sasl_password: str = field(default="", repr=False, metadata={"toml": False})
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
 
     def client_kwargs(self) -> dict[str, Any]:
+        """The settings of every kafka-python client (producer, consumer, dead-letter producer)."""
         kwargs: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers,
             "client_id": self.client_id,
@@ -67,7 +88,16 @@ class KafkaConfig:
         }
         if self.ssl_cafile:
             kwargs["ssl_cafile"] = self.ssl_cafile
+        if self.ssl_certfile:
+            kwargs["ssl_certfile"] = self.ssl_certfile
+        if self.sasl:
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password
         return kwargs
+
+    def secrets(self) -> list[str]:
+        return [self.sasl_password] if self.sasl_password else []
 
 
 @dataclass(frozen=True)
@@ -202,7 +232,8 @@ class ProducerConfig:
     metrics: MetricsConfig
 
     def secrets(self) -> list[str]:
-        return [self.stream.bearer_token] if self.stream and self.stream.bearer_token else []
+        token = [self.stream.bearer_token] if self.stream and self.stream.bearer_token else []
+        return token + self.kafka.secrets()
 
 
 @dataclass(frozen=True)
@@ -260,20 +291,48 @@ class ConsumerConfig:
     metrics: MetricsConfig
 
     def secrets(self) -> list[str]:
-        return []  # S3 credentials come from the AWS chain, never from this file
+        # S3 credentials come from the AWS chain, never from this file.
+        return self.kafka.secrets()
 
 
 def _kafka(table: Table) -> KafkaConfig:
-    protocol = table.string("security_protocol", choices=("PLAINTEXT", "SSL"))
+    protocol = table.string("security_protocol", choices=SECURITY_PROTOCOLS)
     cafile = table.optional_string("ssl_cafile")
     if cafile and not Path(cafile).is_file():
         table.error("ssl_cafile", f"is not a readable file (got {cafile!r})")
+    username = table.optional_string("sasl_username")
+    if protocol.startswith("SASL_") and not username:
+        table.error("sasl_username", f"is required with security_protocol {protocol}")
+    password_file = table.optional_string("sasl_password_file")
     return KafkaConfig(
         bootstrap_servers=host_port_list(table, "bootstrap_servers"),
         client_id=table.string("client_id", nonempty=True),
         security_protocol=protocol,
         ssl_cafile=cafile,
+        ssl_certfile=_client_certificate(table),
+        sasl_mechanism=table.string("sasl_mechanism", choices=SASL_MECHANISMS),
+        sasl_username=username,
+        sasl_password_file=password_file,
+        sasl_password=sasl_password(table, protocol, password_file) or "",
     )
+
+
+def _client_certificate(table: Table) -> str | None:
+    """ssl_certfile, checked by loading it as the client will: kafka-python loads it again for
+    each connection and only reports, after its bootstrap timeout, that none succeeded."""
+    certfile = table.optional_string("ssl_certfile")
+    if not certfile:
+        return None
+    try:
+        ssl.create_default_context().load_cert_chain(certfile)
+    except OSError as exc:  # ssl.SSLError is an OSError
+        reason = exc.strerror or str(exc)
+        table.error(
+            "ssl_certfile",
+            f"must be a PEM file with the certificate and its key ({reason}: {certfile!r})",
+        )
+        return None
+    return certfile
 
 
 def _metrics(table: Table) -> MetricsConfig:

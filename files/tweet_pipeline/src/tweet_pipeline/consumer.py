@@ -40,6 +40,7 @@ from tweet_pipeline.config import ConsumerConfig, ProducerSettings, load_consume
 from tweet_pipeline.deadletter import envelope_limit
 from tweet_pipeline.delivery import DeadLetterQueue, RecordHandler, SinkDelivery
 from tweet_pipeline.envelope import now_ms
+from tweet_pipeline.kafka_login import LoginRefusedError, connect
 from tweet_pipeline.metrics import ConsumerMetrics, serve
 from tweet_pipeline.publisher import producer_kwargs
 from tweet_pipeline.sinks import ConsoleSink, JsonLinesFileSink, S3Sink, Sink
@@ -114,7 +115,9 @@ class ConsumerApp:
         return KafkaProducer(**producer_kwargs(self.config.kafka, DLQ_PRODUCER))
 
     def _connect(self) -> None:
-        self._consumer = KafkaConsumer(
+        self._consumer = connect(
+            self.config.kafka,
+            KafkaConsumer,
             **self.config.kafka.client_kwargs(),
             group_id=self.settings.group_id,
             enable_auto_commit=False,
@@ -241,16 +244,20 @@ class ConsumerApp:
         self.metrics.paused.set(0)
 
     def _update_lag(self) -> None:
-        assigned = list(self._consumer.assignment())
-        if not assigned:
-            return
-        try:
-            ends = self._consumer.end_offsets(assigned)
-            for tp in assigned:
-                lag = max(0, ends[tp] - self._consumer.position(tp))
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
-        except (KafkaError, KeyError) as exc:
-            log.debug("lag update failed: %s", exc)
+        """Each assigned partition's lag, from the high watermark its last fetch returned. It sends
+        no request of its own, so it cannot hold up the loop: end_offsets() (a ListOffsets request)
+        did, for minutes, after a broker came back from a network cut (kafka-python 3.0 retried it
+        without end while the consumer read nothing)."""
+        for tp in list(self._consumer.assignment()):
+            try:
+                end = self._consumer.highwater(tp)
+                if end is None:  # not fetched yet
+                    continue
+                lag = max(0, end - self._consumer.position(tp))
+            except (KafkaError, KeyError) as exc:
+                log.debug("lag update failed: %s", exc)
+                continue
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
 
     def _due(self) -> bool:
         if self._blocked:
@@ -260,16 +267,28 @@ class ConsumerApp:
             and time.monotonic() - self._last_checkpoint >= self.settings.commit_interval_s
         )
 
-    def run(self) -> int:
-        serve(self.config.metrics, self.metrics.registry)
+    def _connect_until_stopped(self) -> None:
+        """Connect, retrying every retry_backoff_s. A refused login is retried too (a new
+        credential may not have reached every broker yet), but it fails at once, so its retries
+        back off, doubling up to retry_backoff_max_s."""
+        refused_delay = self.settings.retry_backoff_s
+        ceiling = max(self.settings.retry_backoff_max_s, self.settings.retry_backoff_s)
         while not self._stopping.is_set():
+            delay = self.settings.retry_backoff_s
             try:
                 self._connect()
-                break
+                return
+            except LoginRefusedError as exc:  # a configuration (or credential) problem
+                log.error("%s; retrying in %.1fs", exc, refused_delay)
+                delay, refused_delay = refused_delay, min(max(refused_delay * 2, 0.1), ceiling)
             except KafkaError as exc:
-                self.metrics.errors.labels("connect").inc()
                 log.warning("cannot connect to Kafka (%s); retrying", exc)
-                self._stopping.wait(self.settings.retry_backoff_s)
+            self.metrics.errors.labels("connect").inc()
+            self._stopping.wait(delay)
+
+    def run(self) -> int:
+        serve(self.config.metrics, self.metrics.registry)
+        self._connect_until_stopped()
         if self._consumer is None:
             return 0
         try:

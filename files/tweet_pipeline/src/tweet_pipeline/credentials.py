@@ -1,9 +1,11 @@
-"""The X bearer token: from the environment or from a file only the service can read.
+"""Secrets read from files only the service can read: the X bearer token (or the environment),
+the Kafka SASL password.
 
-The deployment writes the token to a root-owned file with mode 0640 and the service user's
-group, sets ``bearer_token_file`` to it and ``bearer_token_env = ""`` (never read the
-environment). A file any "other" bit is set on is refused. The token is never part of a problem
-message, so ``--check`` and config errors cannot print it.
+The deployment writes each secret to a root-owned file with mode 0640 and the service user's
+group, and points the configuration at it (``bearer_token_file`` with ``bearer_token_env = ""``,
+never read the environment; ``kafka.sasl_password_file``). A file any "other" bit is set on is
+refused. A secret is never part of a problem message, so ``--check`` and config errors cannot
+print it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,20 @@ from tweet_pipeline.toml_tables import Table
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # one line of printable ASCII, no spaces
+# What a secret file must hold: a pattern, and the same in words for the error.
+_ONE_WORD = (_TOKEN, "one token on one line, without spaces")
+# A password may hold spaces; only control characters (a second line...) cannot be meant.
+_ONE_LINE = (re.compile(r"^[^\x00-\x1f\x7f]+$"), "the password on one line")
 
 
-def _secret_from_file(table: Table, key: str, path: str) -> str | None:
-    """Read a secret file (e.g. 0640 root:svc); the secret itself never appears in a message."""
+def _secret_from_file(
+    table: Table,
+    key: str,
+    path: str,
+    form: tuple[re.Pattern[str], str] = _ONE_WORD,
+) -> str | None:
+    """Read a secret file (e.g. 0640 root:svc), stripped; the secret itself never appears in a
+    message. `form`: what the secret must match, and that in words."""
     file = Path(path)
     try:
         mode = file.stat().st_mode
@@ -35,8 +47,9 @@ def _secret_from_file(table: Table, key: str, path: str) -> str | None:
     if not text:
         table.error(key, f"is empty ({path!r})")
         return None
-    if not _TOKEN.match(text):
-        table.error(key, f"must hold one token on one line, without spaces ({path!r})")
+    pattern, words = form
+    if not pattern.match(text):
+        table.error(key, f"must hold {words} ({path!r})")
         return None
     return text
 
@@ -64,3 +77,14 @@ def bearer_token(table: Table, env: Mapping[str, str]) -> str | None:
         f"{table.name('bearer_token_file')}"
     )
     return None
+
+
+def sasl_password(table: Table, protocol: str, password_file: str | None) -> str | None:
+    """The password of sasl_username, from sasl_password_file: required with a SASL protocol
+    (and only read then)."""
+    if not protocol.startswith("SASL_"):
+        return None
+    if not password_file:
+        table.error("sasl_password_file", f"is required with security_protocol {protocol}")
+        return None
+    return _secret_from_file(table, "sasl_password_file", password_file, _ONE_LINE)

@@ -33,6 +33,7 @@ from kafka import KafkaProducer
 
 from tweet_pipeline import cli
 from tweet_pipeline.config import ProducerConfig, load_producer_config
+from tweet_pipeline.kafka_login import connect
 from tweet_pipeline.logs import RateLimitedLog
 from tweet_pipeline.metrics import ProducerMetrics, serve
 from tweet_pipeline.publisher import Publisher, producer_kwargs
@@ -65,7 +66,7 @@ class ProducerApp:
             self.spool,
             config.producer,
             self.metrics,
-            producer_factory or (lambda: KafkaProducer(**kwargs)),
+            producer_factory or (lambda: connect(config.kafka, KafkaProducer, **kwargs)),
         )
         self.source: StreamSource | ReplaySource
         if config.source == "stream":

@@ -40,6 +40,7 @@ from tweet_pipeline.deadletter import (
     record_error_reason,
 )
 from tweet_pipeline.envelope import HEADER_RECEIVED_AT, HEADER_SOURCE
+from tweet_pipeline.kafka_login import LoginRefusedError
 from tweet_pipeline.metrics import ProducerMetrics
 from tweet_pipeline.spool import Spool, SpooledTweet
 
@@ -148,6 +149,10 @@ class Publisher:
     def _connect(self) -> bool:
         try:
             self._producer = self.factory()
+        except LoginRefusedError as exc:  # a configuration (or credential) problem
+            self.metrics.errors.labels("connect").inc()
+            log.error("%s; tweets stay spooled", exc)
+            return False
         except (KafkaError, OSError) as exc:
             self.metrics.errors.labels("connect").inc()
             log.warning("cannot connect to Kafka (%s); tweets stay spooled", exc)

@@ -34,7 +34,7 @@ from tests.conftest import (
     write_toml,
 )
 from tests.kafka_broker import KafkaBroker, free_port
-from tweet_pipeline.config import load_consumer_config
+from tweet_pipeline.config import ConsumerConfig, load_consumer_config
 from tweet_pipeline.consumer import ConsumerApp
 from tweet_pipeline.envelope import HEADER_ERROR, HEADER_SOURCE_OFFSET, header
 from tweet_pipeline.metrics import ConsumerMetrics
@@ -414,3 +414,51 @@ def test_a_dlq_that_refuses_the_size_gets_a_minimal_envelope(
     assert envelope["source"]["offset"] == 5 and envelope["error"].startswith("not JSON")
     assert metrics.errors.labels("dlq")._value.get() >= 1
     assert file_ids(out) == sample_ids(20)
+
+
+def test_a_rebalance_commits_what_the_sinks_hold_and_the_consumer_goes_on(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """A second member joins while the first holds uncommitted records: the first commits them at
+    the revocation (kafka-python 3 runs the listener on its IO loop) and keeps consuming."""
+    name = topic(partitions=3)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+
+    def config(member: str) -> ConsumerConfig:
+        text = consumer_toml(
+            kafka.bootstrap, name, group, sinks=f'[sinks.file]\npath = "{tmp_path / member}.jsonl"'
+        )
+        # No checkpoint but the rebalance's: an hour's interval, a batch bigger than the test.
+        text = text.replace("commit_interval_s = 0.5", "commit_interval_s = 3600")
+        text = text.replace("commit_max_records = 50", "commit_max_records = 100000")
+        return load_consumer_config(write_toml(tmp_path / f"{member}.toml", text))
+
+    produce_raw(kafka.bootstrap, name, sample_lines(300))
+    first_metrics = ConsumerMetrics()
+    first = Runner(ConsumerApp(config("first"), first_metrics))
+    second: Runner | None = None
+    try:
+        wait_for(lambda: first_metrics.consumed._value.get() == 300, 60, "300 tweets read")
+        assert first_metrics.commits._value.get() == 0  # all 300 still pending
+        second_metrics = ConsumerMetrics()
+        second = Runner(ConsumerApp(config("second"), second_metrics))
+        wait_for(
+            lambda: committed_equals_end(kafka.bootstrap, group, name), 60, "revocation commit"
+        )
+        assert first.thread.is_alive() and first.error is None, first.error
+        assert first_metrics.errors.labels("commit")._value.get() == 0
+        produce_raw(kafka.bootstrap, name, sample_lines(400)[300:])
+        wait_for(
+            lambda: (
+                first_metrics.consumed._value.get() + second_metrics.consumed._value.get() == 400
+            ),
+            60,
+            "the next 100 tweets read by the two members",
+        )
+    finally:
+        assert first.stop() == 0  # it never crashed
+        if second is not None:
+            assert second.stop() == 0
+    ids = file_ids(tmp_path / "first.jsonl") + file_ids(tmp_path / "second.jsonl")
+    assert sorted(set(ids)) == sorted(sample_ids(400))
+    assert len(ids) == 400  # the revocation's commit: nothing read twice

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -66,14 +66,17 @@ def build_sinks(config: ConsumerConfig) -> list[Sink]:
     return sinks
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """kafka-python 3 calls the listener on the consumer's IO loop, where a blocking consumer call
+    (commit()) raises: the revocation's commit is awaited there instead."""
+
     def __init__(self, app: ConsumerApp) -> None:
         self.app = app
 
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.app.on_revoked()
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.app.on_revoked()
 
-    def on_partitions_assigned(self, assigned: Any) -> None:
+    async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}-{tp.partition}" for tp in assigned))
 
 
@@ -200,28 +203,56 @@ class ConsumerApp:
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint(self, reason: str = "interval") -> bool:
         """Flush sinks, confirm dead letters, then commit. False (and paused) on failure."""
+        offsets = self._flushed_offsets()
+        if offsets is None:
+            return False
+        if offsets:
+            try:
+                self._consumer.commit(offsets=offsets)
+            except KafkaError as exc:  # e.g. the group rebalanced: records come again
+                self._commit_failed(exc)
+            else:
+                self._committed(reason)
+        self._reset_pending()
+        self._unblock()
+        return True
+
+    async def checkpoint_async(self, reason: str) -> bool:
+        """checkpoint() for the consumer's IO loop (the rebalance listener): awaits the commit."""
+        offsets = self._flushed_offsets()
+        if offsets is None:
+            return False
+        if offsets:
+            try:
+                await self._consumer.commit_async(offsets=offsets)
+            except KafkaError as exc:
+                self._commit_failed(exc)
+            else:
+                self._committed(reason)
+        self._reset_pending()
+        self._unblock()
+        return True
+
+    def _flushed_offsets(self) -> dict[TopicPartition, OffsetAndMetadata] | None:
+        """The offsets to commit once every sink holds the batch and every dead letter is
+        acknowledged ({} when nothing is pending); None, and paused, when something failed."""
         if not self._pending:
-            self._last_checkpoint = time.monotonic()
-            self._unblock()
-            return True
+            return {}
         if not self.handler.flush(DLQ_CONFIRM_TIMEOUT_S):
             if self._blocked:
                 self._schedule_retry()
             else:
                 self._block()
-            return False
-        offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._next.items()}
-        try:
-            self._consumer.commit(offsets=offsets)
-        except KafkaError as exc:  # e.g. the group rebalanced: records come again
-            self.metrics.errors.labels("commit").inc()
-            log.warning("offset commit failed (%s); records may be delivered again", exc)
-        else:
-            self.metrics.commits.inc()
-            log.debug("committed %d records (%s)", self._pending, reason)
-        self._reset_pending()
-        self._unblock()
-        return True
+            return None
+        return {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._next.items()}
+
+    def _committed(self, reason: str) -> None:
+        self.metrics.commits.inc()
+        log.debug("committed %d records (%s)", self._pending, reason)
+
+    def _commit_failed(self, exc: KafkaError) -> None:
+        self.metrics.errors.labels("commit").inc()
+        log.warning("offset commit failed (%s); records may be delivered again", exc)
 
     def _reset_pending(self, discard: bool = False) -> None:
         self.handler.reset(discard=discard)
@@ -230,9 +261,9 @@ class ConsumerApp:
         self.metrics.uncommitted.set(0)
         self._last_checkpoint = time.monotonic()
 
-    def on_revoked(self) -> None:
+    async def on_revoked(self) -> None:
         """Partitions go away: commit what the sinks hold, or give the batch up (redelivered)."""
-        if self.checkpoint(reason="rebalance"):
+        if await self.checkpoint_async(reason="rebalance"):
             return
         log.warning(
             "rebalance while sinks/DLQ fail: %d uncommitted records will be delivered again",

@@ -17,7 +17,11 @@ import pytest
 from conftest import ROOT, Broker, load_by_path
 from test_kafka_topic import run_task
 
-# The module file itself, for its parser (it needs nothing but ansible-core to import).
+# The module file itself, for its parser, and the module_utils it imports, under the name Ansible
+# ships it by (plain Python files: nothing but ansible-core to import).
+kafka_tools = load_by_path(
+    "ansible.module_utils.kafka_tools", ROOT / "plugins" / "module_utils" / "kafka_tools.py"
+)
 quorum_info = load_by_path("kafka_quorum_info", ROOT / "plugins" / "modules" / "kafka_quorum_info.py")
 
 KAFKA_3_9_1_STATUS = (
@@ -355,11 +359,11 @@ def test_tool_error_is_the_exception_line() -> None:
         "\njava.util.concurrent.ExecutionException: org.apache.kafka.common.errors.Timeout\n"
         "\tat java.base/java.util.concurrent.CompletableFuture.reportGet(CompletableFuture.java)\n"
     )
-    assert quorum_info.tool_error("", stderr) == (
+    assert kafka_tools.tool_error("", stderr) == (
         "org.apache.kafka.common.errors.TimeoutException: Timed out waiting for a node assignment."
     )
     assert (
-        quorum_info.tool_error("usage: kafka-metadata-quorum ...", "")
+        kafka_tools.tool_error("usage: kafka-metadata-quorum ...", "")
         == "usage: kafka-metadata-quorum ..."
     )
 

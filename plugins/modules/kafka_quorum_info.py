@@ -125,11 +125,10 @@ replication:
 """
 
 import json
-import os
-import subprocess
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.kafka_tools import require_tool, run_tool, timed_command_config
 
 TOOL = "bin/kafka-metadata-quorum.sh"
 # describe --status keys -> returned integer keys.
@@ -263,44 +262,13 @@ def parse_replication(text: str) -> list[dict[str, Any]]:
     return result
 
 
-def tool_error(stdout: str, stderr: str) -> str:
-    """The tool's own error line: the first line of stderr that is neither a log line ("[date] WARN
-    ...") nor a stack frame, else the tail of what it printed."""
-    for line in stderr.splitlines():
-        if (
-            line.strip()
-            and not line.startswith("[")
-            and not line.lstrip().startswith(("at ", "..."))
-        ):
-            return line.strip()
-    return (stderr.strip() or stdout.strip())[-500:] or "no output"
-
-
 def describe(module: AnsibleModule, what: str, command_config: str) -> str:
     """stdout of `kafka-metadata-quorum.sh describe --<what>`; fail_json with the tool's error."""
-    params = module.params
-    tool = os.path.join(params["kafka_home"], TOOL)
-    argv = [tool, "--bootstrap-server", params["bootstrap_servers"],
+    args = ["--bootstrap-server", module.params["bootstrap_servers"],
             "--command-config", command_config, "describe", f"--{what}"]  # fmt: skip
-    try:
-        # The admin client gives up after `timeout` (command_config); the margin is the JVM's start.
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=params["timeout"] + 30, check=False
-        )
-    except subprocess.TimeoutExpired:
-        module.fail_json(
-            msg=f"{TOOL} describe --{what} did not finish within {params['timeout'] + 30} s",
-            cmd=argv,
-        )
-    except OSError as exc:
-        module.fail_json(msg=f"cannot run {tool}: {exc}", cmd=argv)
-    if done.returncode != 0:
-        module.fail_json(
-            msg=f"{TOOL} describe --{what} against {params['bootstrap_servers']} failed "
-            f"(rc {done.returncode}): {tool_error(done.stdout, done.stderr)}",
-            cmd=argv, rc=done.returncode, stdout=done.stdout, stderr=done.stderr[-3000:],
-        )  # fmt: skip
-    return done.stdout
+    return run_tool(
+        module, TOOL, args, f"describe --{what} against {module.params['bootstrap_servers']}"
+    )
 
 
 def main() -> None:
@@ -315,25 +283,8 @@ def main() -> None:
     )
     if module.params["timeout"] < 1:
         module.fail_json(msg=f"timeout must be at least 1 (got {module.params['timeout']})")
-    if not os.access(os.path.join(module.params["kafka_home"], TOOL), os.X_OK):
-        module.fail_json(
-            msg=f"{TOOL} not found or not executable in kafka_home {module.params['kafka_home']}"
-        )
-    timeout_ms = module.params["timeout"] * 1000
-    command_config = os.path.join(module.tmpdir, "quorum-admin.properties")
-    given = ""
-    if module.params["command_config"]:
-        try:
-            with open(module.params["command_config"], encoding="utf-8") as source:
-                given = source.read().rstrip("\n") + "\n"
-        except OSError as exc:
-            module.fail_json(
-                msg=f"cannot read command_config {module.params['command_config']}: {exc}"
-            )
-    with open(command_config, "w", encoding="utf-8") as config:
-        config.write(
-            f"{given}request.timeout.ms={timeout_ms}\ndefault.api.timeout.ms={timeout_ms}\n"
-        )
+    require_tool(module, TOOL)
+    command_config = timed_command_config(module, "quorum-admin.properties")
     status_text = describe(module, "status", command_config)
     replication_text = describe(module, "replication", command_config)
     try:

@@ -302,7 +302,10 @@ class KafkaBroker:
     takes them (for example "SCRAM-SHA-512=[name=admin,password=secret]");
     tls: the CA and certificate of SSL and SASL_SSL listeners (`BrokerTls.create`), kept as
     `tls` (`broker.tls.ca.issue(...)` makes client certificates); `properties` override its
-    settings.
+    settings;
+    release_version: the metadata.version to format the storage at (kafka-storage's
+    --release-version, for example "3.9"), as a cluster made by an older release has it; default the
+    distribution's latest.
     """
 
     def __init__(
@@ -313,6 +316,7 @@ class KafkaBroker:
         listeners: dict[str, str] | None = None,
         scram_credentials: list[str] | None = None,
         tls: BrokerTls | None = None,
+        release_version: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.tls = tls
@@ -360,6 +364,7 @@ class KafkaBroker:
                     "-c",
                     str(self.config),
                     *(arg for value in scram_credentials or [] for arg in ("--add-scram", value)),
+                    *(["--release-version", release_version] if release_version else []),
                 ]
             ),
             check=False,

@@ -1,13 +1,15 @@
-"""The filter plugins: to_toml (read back unchanged by tomllib, the apps' parser), from_toml, host_addresses."""
+"""The filter plugins: to_toml (read back unchanged by tomllib, the apps' parser), from_toml, host_addresses,
+s3_tls_only_policy."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import tomllib
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_by_path
 
 spec = importlib.util.spec_from_file_location("toml_filter", ROOT / "plugins" / "filter" / "toml.py")
 assert spec and spec.loader
@@ -56,3 +58,13 @@ def test_host_addresses_prefer_pipeline_host_address() -> None:
     hostvars = {"kafka1": {}, "kafka2": {"pipeline_host_address": "10.0.2.15"}}
     assert module.host_addresses(["kafka1", "kafka2"], hostvars) == ["kafka1", "10.0.2.15"]
     assert module.host_addresses(["kafka2"], hostvars, 9092) == ["10.0.2.15:9092"]
+
+
+def test_s3_tls_only_policy_denies_every_request_without_tls() -> None:
+    policies = load_by_path("aws_policies_filter", ROOT / "plugins" / "filter" / "aws_policies.py")
+    policy = json.loads(policies.s3_tls_only_policy("tweets-archive"))
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    assert statement["Action"] == "s3:*"
+    assert statement["Resource"] == ["arn:aws:s3:::tweets-archive", "arn:aws:s3:::tweets-archive/*"]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

@@ -82,6 +82,8 @@ def test_valid_settings_pass_the_preflight() -> None:
         ({"kafka_metadata_mode": "zookeeper", "kafka_version": "3.9.1"}, "pipeline_kafka_security"),
         ({"pipeline_kafka_internal_port": 9093}, "pipeline_kafka_internal_port"),
         ({"pipeline_kafka_passwords": {"producer": ""}}, "pipeline_kafka_passwords"),
+        # Amazon MSK with IAM logins needs the cluster's brokers and region (playbooks/aws/msk.yml).
+        ({"pipeline_kafka_security": "msk_iam"}, "pipeline_kafka_aws_region"),
     ],
 )
 def test_bad_settings_fail_before_any_change(extra_vars: dict[str, object], named: str) -> None:

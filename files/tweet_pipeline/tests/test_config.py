@@ -22,6 +22,7 @@ from tweet_pipeline.config import (
     load_consumer_config,
     load_producer_config,
 )
+from tweet_pipeline.kafka_login import check_login
 from tweet_pipeline.toml_tables import ConfigError, Table
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
@@ -502,9 +503,32 @@ def test_without_sasl_the_password_file_is_not_read(tmp_path: Path) -> None:
     assert "sasl_mechanism" not in cfg.kafka.client_kwargs()
 
 
+def test_an_msk_iam_login_needs_no_user_and_no_password(tmp_path: Path) -> None:
+    """Amazon MSK's IAM login: kafka-python signs it with the host's AWS credentials; the password
+    file is not read, the CA is the host's public bundle (no ssl_cafile), no SCRAM check runs."""
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[kafka]\nsecurity_protocol = "SASL_SSL"\nsasl_mechanism = "AWS_MSK_IAM"\n'
+        f'sasl_password_file = "{tmp_path / "missing"}"\n'
+    )
+    cfg = load_producer_config(path, env={})
+    assert cfg.kafka.client_kwargs() == {
+        "bootstrap_servers": ["localhost:9092"],
+        "client_id": "tweet-producer",
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "AWS_MSK_IAM",
+    }
+    assert not cfg.kafka.scram and cfg.secrets() == []
+    check_login(cfg.kafka)  # nothing to check: it would otherwise try localhost:9092
+
+
 @pytest.mark.parametrize(
     ("kafka", "expected"),
     [
+        (
+            'security_protocol = "SASL_PLAINTEXT"\nsasl_mechanism = "AWS_MSK_IAM"',
+            ["kafka.security_protocol must be SASL_SSL with AWS_MSK_IAM"],
+        ),
         (
             'security_protocol = "TLS"',
             ["kafka.security_protocol must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL "
@@ -518,7 +542,8 @@ def test_without_sasl_the_password_file_is_not_read(tmp_path: Path) -> None:
         (
             'security_protocol = "SASL_PLAINTEXT"\nsasl_mechanism = "PLAIN"\n'
             'sasl_username = "u"\nsasl_password_file = "/nonexistent"',
-            ["kafka.sasl_mechanism must be one of SCRAM-SHA-512, SCRAM-SHA-256 (got 'PLAIN')",
+            ["kafka.sasl_mechanism must be one of SCRAM-SHA-512, SCRAM-SHA-256, AWS_MSK_IAM "
+             "(got 'PLAIN')",
              "kafka.sasl_password_file cannot be read (No such file or directory: "
              "'/nonexistent')"],
         ),

@@ -1,9 +1,13 @@
 """Prints, as JSON, what verify.yml checks of the emulated account.
 
-Usage: python describe.py firehose|integration|msk PREFIX REGION
-  firehose     the archiving delivery stream <PREFIX>-tweets-archive
-  integration  the POST /records integration of the REST API <PREFIX>-ingest
-  msk          the MSK cluster <PREFIX>-msk
+Usage: python describe.py KIND PREFIX REGION
+  firehose         the archiving delivery stream <PREFIX>-tweets-archive
+  integration      the POST /records integration of the REST API <PREFIX>-ingest
+  msk              the MSK cluster <PREFIX>-msk
+  msk-ports        the TCP ports the MSK brokers' security group <PREFIX>-msk lets in
+  stream           the Kinesis data stream <PREFIX>-tweets (its encryption)
+  bucket-policies  the policy of each bucket whose name starts with PREFIX
+  iam-policies     the default version of each customer managed policy named PREFIX*
 """
 
 import json
@@ -27,6 +31,29 @@ elif kind == "msk":
     arns = [c["ClusterArn"] for c in kafka.list_clusters(ClusterNameFilter=prefix + "-msk")["ClusterInfoList"]]
     assert len(arns) == 1, arns
     answer = kafka.describe_cluster(ClusterArn=arns[0])["ClusterInfo"]
+elif kind == "msk-ports":
+    groups = boto3.client("ec2", region_name=region).describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [prefix + "-msk"]}]
+    )["SecurityGroups"]
+    assert len(groups) == 1, groups
+    answer = {"ports": sorted({rule["FromPort"] for rule in groups[0]["IpPermissions"]})}
+elif kind == "stream":
+    answer = boto3.client("kinesis", region_name=region).describe_stream_summary(
+        StreamName=prefix + "-tweets"
+    )["StreamDescriptionSummary"]
+elif kind == "bucket-policies":
+    s3 = boto3.client("s3", region_name=region)
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(prefix)]
+    answer = {name: json.loads(s3.get_bucket_policy(Bucket=name)["Policy"]) for name in names}
+elif kind == "iam-policies":
+    iam = boto3.client("iam", region_name=region)
+    answer = {}
+    for policy in iam.list_policies(Scope="Local")["Policies"]:
+        if policy["PolicyName"].startswith(prefix):
+            version = iam.get_policy_version(
+                PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"]
+            )["PolicyVersion"]["Document"]
+            answer[policy["PolicyName"]] = json.loads(version) if isinstance(version, str) else version
 else:
     sys.exit("unknown kind " + kind)
 answer.pop("ResponseMetadata", None)

@@ -57,6 +57,12 @@ left["instance_profiles"] = [
     for p in iam.list_instance_profiles(PathPrefix=path)["InstanceProfiles"]
     if p["Path"].startswith(path)
 ]
+# Customer managed policies (the API's invoke policy, MSK's client policies), by the name prefix.
+left["iam_policies"] = [
+    p["PolicyName"]
+    for p in iam.list_policies(Scope="Local")["Policies"]
+    if p["PolicyName"].startswith("{0}-{1}-".format(project, environment))
+]
 s3 = boto3.client("s3", region_name=region)
 left["buckets"] = []
 for bucket in s3.list_buckets()["Buckets"]:

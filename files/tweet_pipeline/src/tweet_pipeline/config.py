@@ -37,7 +37,10 @@ _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _BASE_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 _FIELD = re.compile(r"^[a-z_.]+$")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+# Amazon MSK's IAM login: the host's AWS credentials sign it (kafka-python, botocore); no password.
+MSK_IAM_MECHANISM = "AWS_MSK_IAM"
+SASL_MECHANISMS = (*SCRAM_MECHANISMS, MSK_IAM_MECHANISM)
 
 
 def setting(default: Any, doc: str = "", *, example: Any = None, toml: bool = True) -> Any:
@@ -66,11 +69,14 @@ class KafkaConfig:
         "mutual TLS: client certificate chain + key, PEM",
         example="/etc/kafka-pipeline/tls/client.pem",
     )
-    sasl_mechanism: str = setting("SCRAM-SHA-512", "SCRAM-SHA-512 or SCRAM-SHA-256 (SASL_*)")
-    sasl_username: str | None = setting(None, "required with SASL_*", example="tweet-pipeline")
+    sasl_mechanism: str = setting(
+        "SCRAM-SHA-512",
+        "SCRAM-SHA-512, SCRAM-SHA-256 or AWS_MSK_IAM (SASL_*; AWS_MSK_IAM: SASL_SSL, no password)",
+    )
+    sasl_username: str | None = setting(None, "required with SCRAM", example="tweet-pipeline")
     sasl_password_file: str | None = setting(
         None,
-        "0600/0640 file with the password (SASL_*)",
+        "0600/0640 file with the password (SCRAM)",
         example="/etc/kafka-pipeline/secrets/kafka-password",
     )
     sasl_password: str = field(default="", repr=False, metadata={"toml": False})
@@ -78,6 +84,11 @@ class KafkaConfig:
     @property
     def sasl(self) -> bool:
         return self.security_protocol.startswith("SASL_")
+
+    @property
+    def scram(self) -> bool:
+        """A SCRAM login (user and password), as opposed to no login or an IAM one."""
+        return self.sasl and self.sasl_mechanism in SCRAM_MECHANISMS
 
     def client_kwargs(self) -> dict[str, Any]:
         """The settings of every kafka-python client (producer, consumer, dead-letter producer)."""
@@ -92,6 +103,7 @@ class KafkaConfig:
             kwargs["ssl_certfile"] = self.ssl_certfile
         if self.sasl:
             kwargs["sasl_mechanism"] = self.sasl_mechanism
+        if self.scram:
             kwargs["sasl_plain_username"] = self.sasl_username
             kwargs["sasl_plain_password"] = self.sasl_password
         return kwargs
@@ -300,8 +312,12 @@ def _kafka(table: Table) -> KafkaConfig:
     cafile = table.optional_string("ssl_cafile")
     if cafile and not Path(cafile).is_file():
         table.error("ssl_cafile", f"is not a readable file (got {cafile!r})")
+    mechanism = table.string("sasl_mechanism", choices=SASL_MECHANISMS)
+    scram = protocol.startswith("SASL_") and mechanism in SCRAM_MECHANISMS
+    if mechanism == MSK_IAM_MECHANISM and protocol == "SASL_PLAINTEXT":
+        table.error("security_protocol", f"must be SASL_SSL with {MSK_IAM_MECHANISM}")
     username = table.optional_string("sasl_username")
-    if protocol.startswith("SASL_") and not username:
+    if scram and not username:
         table.error("sasl_username", f"is required with security_protocol {protocol}")
     password_file = table.optional_string("sasl_password_file")
     return KafkaConfig(
@@ -310,10 +326,10 @@ def _kafka(table: Table) -> KafkaConfig:
         security_protocol=protocol,
         ssl_cafile=cafile,
         ssl_certfile=_client_certificate(table),
-        sasl_mechanism=table.string("sasl_mechanism", choices=SASL_MECHANISMS),
+        sasl_mechanism=mechanism,
         sasl_username=username,
         sasl_password_file=password_file,
-        sasl_password=sasl_password(table, protocol, password_file) or "",
+        sasl_password=(sasl_password(table, protocol, password_file) if scram else None) or "",
     )
 
 

@@ -41,9 +41,10 @@ def connect(kafka: KafkaConfig, client: Any, **kwargs: Any) -> Any:
 
 
 def check_login(kafka: KafkaConfig, timeout_s: float = CHECK_TIMEOUT_S) -> None:
-    """Raise LoginRefusedError when a broker refuses the SASL login (wrong password, unknown user,
-    mechanism not enabled) or its certificate does not verify. No SASL: nothing to check."""
-    if not kafka.sasl:
+    """Raise LoginRefusedError when a broker refuses the SCRAM login (wrong password, unknown user,
+    mechanism not enabled) or its certificate does not verify. No SCRAM login (none, or Amazon MSK's
+    IAM one, which the client signs with the host's AWS credentials): nothing to check."""
+    if not kafka.scram:
         return
     refusal = login_refusal(kafka, timeout_s)
     if refusal is not None:

@@ -9,6 +9,13 @@ from typing import Any
 
 # Seconds a tool may take beyond its admin client's own timeout: the JVM's start.
 JVM_START_MARGIN_S = 30
+# The options every tool module takes (documented once: plugins/doc_fragments/kafka_tool.py).
+KAFKA_TOOL_ARGS: dict[str, Any] = {
+    "kafka_home": {"type": "path", "required": True},
+    "bootstrap_servers": {"type": "str", "required": True},
+    "timeout": {"type": "int", "default": 60},
+    "command_config": {"type": "path"},
+}
 
 
 def tool_error(stdout: str, stderr: str) -> str:
@@ -24,8 +31,10 @@ def tool_error(stdout: str, stderr: str) -> str:
     return (stderr.strip() or stdout.strip())[-500:] or "no output"
 
 
-def require_tool(module: Any, tool: str) -> str:
-    """The tool's path in kafka_home; fail_json when it is not there."""
+def check_tool(module: Any, tool: str) -> str:
+    """The tool's path in kafka_home; fail_json when it is not there or the timeout is below 1."""
+    if module.params["timeout"] < 1:
+        module.fail_json(msg=f"timeout must be at least 1 (got {module.params['timeout']})")
     path = os.path.join(module.params["kafka_home"], tool)
     if not os.access(path, os.X_OK):
         module.fail_json(

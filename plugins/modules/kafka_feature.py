@@ -19,29 +19,11 @@ description:
     going back to the old release is still possible, after it often is not.
   - Needs the C(kafka-features.sh) of Kafka 4.0 or later (C(version-mapping)).
 options:
-  kafka_home:
-    description: Kafka installation directory (the one holding bin/kafka-features.sh).
-    type: path
-    required: true
-  bootstrap_servers:
-    description: Comma-separated host:port list of brokers to bootstrap from.
-    type: str
-    required: true
   release_version:
     description: The Kafka release whose feature levels the cluster should have, for example C(4.3).
     type: str
     required: true
-  timeout:
-    description: Seconds each tool call may take to get its answer.
-    type: int
-    default: 60
-  command_config:
-    description:
-      - Client properties file of the tool's connection (its C(--command-config)), for example
-        C(security.protocol=SSL) with the keystore and truststore of a TLS listener. The module adds
-        its timeouts to a copy.
-    type: path
-requirements: [java on PATH or JAVA_HOME (the tool is a JVM program)]
+extends_documentation_fragment: [kafka_tool]
 author: kafka-pipeline
 """
 
@@ -87,7 +69,12 @@ import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kafka_tools import require_tool, run_tool, timed_command_config
+from ansible.module_utils.kafka_tools import (
+    KAFKA_TOOL_ARGS,
+    check_tool,
+    run_tool,
+    timed_command_config,
+)
 
 TOOL = "bin/kafka-features.sh"
 METADATA_VERSION = "metadata.version"
@@ -159,18 +146,13 @@ def below(finalized: dict[str, int], target: dict[str, int]) -> list[str]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "kafka_home": {"type": "path", "required": True},
-            "bootstrap_servers": {"type": "str", "required": True},
+            **KAFKA_TOOL_ARGS,
             "release_version": {"type": "str", "required": True},
-            "timeout": {"type": "int", "default": 60},
-            "command_config": {"type": "path"},
         },
         supports_check_mode=True,
     )
     params = module.params
-    if params["timeout"] < 1:
-        module.fail_json(msg=f"timeout must be at least 1 (got {params['timeout']})")
-    require_tool(module, TOOL)
+    check_tool(module, TOOL)
     command_config = timed_command_config(module, "features-admin.properties")
     connection = [
         "--bootstrap-server",

@@ -16,26 +16,7 @@ description:
     each voter's directory id and endpoints (I(voter_details)), which
     C(kafka-metadata-quorum.sh remove-controller) needs.
   - KRaft mode only; a ZooKeeper-mode cluster makes the tool, and so the task, fail.
-options:
-  kafka_home:
-    description: Kafka installation directory (the one holding bin/kafka-metadata-quorum.sh).
-    type: path
-    required: true
-  bootstrap_servers:
-    description: Comma-separated host:port list of brokers to bootstrap from.
-    type: str
-    required: true
-  timeout:
-    description: Seconds each of the two tool calls may take to get its answer.
-    type: int
-    default: 60
-  command_config:
-    description:
-      - Client properties file of the tool's connection (its C(--command-config)), for example
-        C(security.protocol=SSL) with the keystore and truststore of a TLS listener. The module adds
-        its timeouts to a copy.
-    type: path
-requirements: [java on PATH or JAVA_HOME (the tool is a JVM program)]
+extends_documentation_fragment: [kafka_tool]
 author: kafka-pipeline
 """
 
@@ -128,7 +109,12 @@ import json
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kafka_tools import require_tool, run_tool, timed_command_config
+from ansible.module_utils.kafka_tools import (
+    KAFKA_TOOL_ARGS,
+    check_tool,
+    run_tool,
+    timed_command_config,
+)
 
 TOOL = "bin/kafka-metadata-quorum.sh"
 # describe --status keys -> returned integer keys.
@@ -273,17 +259,10 @@ def describe(module: AnsibleModule, what: str, command_config: str) -> str:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "kafka_home": {"type": "path", "required": True},
-            "bootstrap_servers": {"type": "str", "required": True},
-            "timeout": {"type": "int", "default": 60},
-            "command_config": {"type": "path"},
-        },
+        argument_spec=KAFKA_TOOL_ARGS,
         supports_check_mode=True,
     )
-    if module.params["timeout"] < 1:
-        module.fail_json(msg=f"timeout must be at least 1 (got {module.params['timeout']})")
-    require_tool(module, TOOL)
+    check_tool(module, TOOL)
     command_config = timed_command_config(module, "quorum-admin.properties")
     status_text = describe(module, "status", command_config)
     replication_text = describe(module, "replication", command_config)

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import yaml
 
 from conftest import ROOT, run_playbook
 
@@ -14,6 +15,8 @@ INVENTORY = ROOT / "tests" / "inventories" / "validation"
 MONITORING = ROOT / "tests" / "inventories" / "monitoring.yml"
 # A second inventory source that adds broker2, pinned to broker1's node id.
 SECOND_BROKER = ROOT / "tests" / "inventories" / "second_broker.yml"
+# A second inventory source that adds an (unreachable) producer host and consumer host.
+CLIENTS = ROOT / "tests" / "inventories" / "clients.yml"
 
 
 def site(*extra_vars: dict[str, object]) -> tuple[int, str]:
@@ -169,3 +172,44 @@ def test_kraft_needs_controllers() -> None:
 def test_out_of_range_monitoring_values_fail_naming_the_variable(pair: str, named: str) -> None:
     rc, output = site_cli(pair, monitoring=True)
     assert_stopped_by_validation(rc, output, named, host="monitor1")
+
+
+def test_the_clients_pass_the_preflight() -> None:
+    """The control of the settings-owner checks: the roles' own settings pass on both client hosts."""
+    run = run_playbook(ROOT / "site.yml", "-i", str(CLIENTS), inventory=INVENTORY)
+    for host in ("producer1", "consumer1"):
+        assert recap(run.output, host)["failed"] == 0, run.output
+
+
+@pytest.mark.parametrize(
+    ("settings", "host", "named"),
+    [
+        ({"producer_settings": {"producer": {"topic": "other"}}}, "producer1", "pipeline_topic"),
+        ({"producer_settings": {"kafka": {"client_id": "mine"}}}, "producer1", "kafka.client_id"),
+        # The Kafka login is the tweet_app role's: the security keys are refused too.
+        ({"producer_settings": {"kafka": {"security_protocol": "PLAINTEXT"}}}, "producer1",
+         "pipeline_kafka_security"),
+        ({"producer_settings": {"kafka": {"sasl_mechanism": "SCRAM-SHA-256"}}}, "producer1",
+         "pipeline_kafka_sasl_mechanism"),
+        ({"consumer_settings": {"kafka": {"ssl_cafile": "/tmp/ca.crt"}}}, "consumer1", "pipeline_tls_ca_file"),
+        ({"consumer_settings": {"sinks": {"s3": {"region": "eu-west-1"}}}}, "consumer1", "consumer_s3_region"),
+    ],
+)
+def test_settings_leave_the_roles_keys_to_their_variables(
+    settings: dict[str, object], host: str, named: str
+) -> None:
+    args = ["-i", str(CLIENTS), "-e", json.dumps(settings)]
+    run = run_playbook(ROOT / "site.yml", *args, inventory=INVENTORY)
+    assert_stopped_by_validation(run.rc, run.output, named, host=host)
+    assert "not here" in run.output, run.output
+
+
+def test_every_key_of_the_kafka_login_has_an_owner() -> None:
+    """The keys the tweet_app role writes into [kafka] (SCRAM and MSK IAM logins) are all refused."""
+    tweet_app = yaml.safe_load((ROOT / "roles" / "tweet_app" / "vars" / "main.yml").read_text())
+    written = set(tweet_app["tweet_app_kafka_security_config"]["kafka"])
+    written |= set(tweet_app["tweet_app_kafka_msk_iam_config"]["kafka"])
+    owned = {
+        owner["key"] for owner in tweet_app["tweet_app_kafka_login_owners"] if owner["table"] == ["kafka"]
+    }
+    assert written - owned == set()

@@ -133,15 +133,19 @@ def properties_of(path: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("mode", "security"), [("kraft", "sasl_ssl"), ("kraft", "plaintext"), ("zookeeper", "plaintext")]
-)
+    ("mode", "security", "mechanism"),
+    [("kraft", "sasl_ssl", "SCRAM-SHA-512"), ("kraft", "sasl_ssl", "SCRAM-SHA-256"),
+     ("kraft", "plaintext", "SCRAM-SHA-512"), ("zookeeper", "plaintext", "SCRAM-SHA-512")],
+)  # fmt: skip
 def test_kafka_accepts_the_rendered_server_properties(
-    tmp_path: Path, request: pytest.FixtureRequest, mode: str, security: str
+    tmp_path: Path, request: pytest.FixtureRequest, mode: str, security: str, mechanism: str
 ) -> None:
-    """Each metadata mode, secured (TLS, SCRAM, ACLs: KRaft only so far) and open."""
+    """Each metadata mode, secured (TLS, SCRAM, ACLs: KRaft only so far) and open; the clients' SCRAM
+    mechanism is pipeline_kafka_sasl_mechanism's."""
     dist = request.getfixturevalue("kafka_dist" if mode == "kraft" else "zookeeper_dist")
     ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", dist,
-                        kafka_metadata_mode=mode, pipeline_kafka_security=security)
+                        kafka_metadata_mode=mode, pipeline_kafka_security=security,
+                        pipeline_kafka_sasl_mechanism=mechanism)
     assert ok, output
     assert f"node 1 ({mode} mode)" in (tmp_path / "server.properties").read_text()
     properties = properties_of(tmp_path / "server.properties")
@@ -154,7 +158,8 @@ def test_kafka_accepts_the_rendered_server_properties(
     assert properties["inter.broker.listener.name"] == "INTERNAL"
     assert properties["listener.name.internal.ssl.client.auth"] == "required"
     assert properties["listener.name.controller.ssl.client.auth"] == "required"
-    assert properties["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert properties["sasl.enabled.mechanisms"] == mechanism
+    assert f"listener.name.client.{mechanism.lower()}.sasl.jaas.config" in properties
     assert properties["allow.everyone.if.no.acl.found"] == "false"
     assert properties["super.users"] == "User:kafka-node"
     assert properties["ssl.principal.mapping.rules"] == (

@@ -1,7 +1,7 @@
 """The distribution scripts/build-kafka-dist assembles: every launcher in bin/ runs its class.
 
 Built for the role's default Kafka version and for a Kafka 4 (KAFKA_DIST_TEST_KAFKA4, default the
-newest 4.x that builds from Maven Central here), from the cache (KAFKA_DIST_CACHE or the default).
+role's KRaft-mode release, kafka_kraft_version), from the cache (KAFKA_DIST_CACHE or the default).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ DEFAULTS = yaml.safe_load((ROOT / "roles" / "kafka" / "defaults" / "main.yml").r
 DEFAULT_VERSION = str(DEFAULTS["kafka_kraft_version"])
 ZOOKEEPER_VERSION = str(DEFAULTS["kafka_zookeeper_version"])
 SCALA = str(DEFAULTS["kafka_scala_version"])
-# 4.4.0 is the newest kafka_2.13 on Maven Central here, but its kafka-shell (kafka-metadata-shell)
-# is not published there: 4.3.1 is the newest 4.x that builds.
-KAFKA4_VERSION = os.environ.get("KAFKA_DIST_TEST_KAFKA4", "4.3.1")
+# A Kafka 4: the role's KRaft-mode release (kafka_kraft_version). 4.4.0 is the newest kafka_2.13 on
+# Maven Central here, but its kafka-shell (kafka-metadata-shell) is not published there: the newest
+# 4.x that builds is the role's.
+KAFKA4_VERSION = os.environ.get("KAFKA_DIST_TEST_KAFKA4", DEFAULT_VERSION)
 VERSIONS = list(dict.fromkeys([DEFAULT_VERSION, ZOOKEEPER_VERSION, KAFKA4_VERSION]))
 
 # The launchers operators reach for, in every supported version; ZooKeeper's only before 4.0.

@@ -300,6 +300,10 @@ def _exchange(sock: socket.socket, parser: Any, request: Any) -> Any:
             return responses[0][1]
 
 
+# A second copy of this one-shot SCRAM login (with _exchange) is the application's
+# files/tweet_pipeline/src/tweet_pipeline/kafka_login.py, on purpose: this one ships inside the Ansible
+# modules (AnsiballZ carries module_utils only), that one inside the application's wheel on the clients'
+# hosts. Neither can import the other, so a change to the exchange goes into both.
 def _scram_login(sock: socket.socket, username: str, password: str, mechanism: str) -> str | None:
     """One SCRAM exchange (SaslHandshake v1, then SaslAuthenticate v1 frames, as kafka-python's
     own connections do): None when accepted, else the broker's refusal."""

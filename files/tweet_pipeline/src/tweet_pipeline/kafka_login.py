@@ -97,6 +97,10 @@ def tls_context(kafka: KafkaConfig) -> ssl.SSLContext:
     return context
 
 
+# A second copy of this one-shot SCRAM login (with _exchange) is _scram_login in the repository's
+# plugins/module_utils/kafka_admin.py, on purpose: that one ships inside the Ansible modules
+# (AnsiballZ carries module_utils only), this one inside the application's wheel on the clients'
+# hosts. Neither can import the other, so a change to the exchange goes into both.
 def _scram_login(sock: socket.socket, kafka: KafkaConfig) -> str | None:
     parser = KafkaProtocol(client_id=kafka.client_id)
     mechanism = kafka.sasl_mechanism

@@ -60,6 +60,22 @@ def test_the_open_layout_passes_with_a_warning() -> None:
     assert "pipeline_kafka_security is 'plaintext'" not in secured, secured
 
 
+def test_the_open_monitoring_plane_passes_with_a_warning() -> None:
+    """pipeline_monitoring_security http is allowed, loudly, like Kafka's open layout."""
+    rc, output = site({"pipeline_monitoring_security": "http"})
+    assert rc != 0
+    assert recap(output)["unreachable"] == 1 and recap(output)["failed"] == 0, output
+    assert re.search(r"\[WARNING\]: pipeline_monitoring_security is 'http'", output), output
+    _, secured = site()
+    assert "pipeline_monitoring_security is 'http'" not in secured, secured
+
+
+def test_an_unknown_monitoring_security_is_refused() -> None:
+    """The argument spec names the choices before anything changes."""
+    rc, output = site({"pipeline_monitoring_security": "tls"})
+    assert_stopped_by_validation(rc, output, "pipeline_monitoring_security")
+
+
 def test_valid_settings_pass_the_preflight() -> None:
     """The control: valid settings get past validation and only then fail, on the unreachable host."""
     rc, output = site()
@@ -81,6 +97,8 @@ def test_valid_settings_pass_the_preflight() -> None:
         ({"kafka_topics_list": [{"name": "twitter", "partitions": "many", "replication_factor": 1}]},
          "partitions"),
         ({"pipeline_kafka_security": "tls"}, "pipeline_kafka_security"),
+        # SCRAM only: the brokers enable that mechanism and the users get its credential.
+        ({"pipeline_kafka_sasl_mechanism": "PLAIN"}, "pipeline_kafka_sasl_mechanism"),
         # Secured ZooKeeper mode is not built yet: refused, not half-secured.
         ({"kafka_metadata_mode": "zookeeper", "kafka_version": "3.9.1"}, "pipeline_kafka_security"),
         ({"pipeline_kafka_internal_port": 9093}, "pipeline_kafka_internal_port"),
@@ -97,8 +115,6 @@ def test_bad_settings_fail_before_any_change(extra_vars: dict[str, object], name
     counts = recap(output)
     assert counts["failed"] == 1 and counts["changed"] == 0, output
     # Stopped by validation: no host was contacted.
-        # SCRAM only: the brokers enable that mechanism and the users get its credential.
-        ({"pipeline_kafka_sasl_mechanism": "PLAIN"}, "pipeline_kafka_sasl_mechanism"),
     assert counts["unreachable"] == 0, failures
     assert "Gathering Facts" not in output, output
 
@@ -195,6 +211,8 @@ def test_the_clients_pass_the_preflight() -> None:
          "pipeline_kafka_sasl_mechanism"),
         ({"consumer_settings": {"kafka": {"ssl_cafile": "/tmp/ca.crt"}}}, "consumer1", "pipeline_tls_ca_file"),
         ({"consumer_settings": {"sinks": {"s3": {"region": "eu-west-1"}}}}, "consumer1", "consumer_s3_region"),
+        # So is the metrics endpoint's security.
+        ({"consumer_settings": {"metrics": {"basic_auth_user": "anyone"}}}, "consumer1", "pipeline_monitoring_user"),
     ],
 )
 def test_settings_leave_the_roles_keys_to_their_variables(
@@ -215,3 +233,11 @@ def test_every_key_of_the_kafka_login_has_an_owner() -> None:
         owner["key"] for owner in tweet_app["tweet_app_kafka_login_owners"] if owner["table"] == ["kafka"]
     }
     assert written - owned == set()
+
+
+def test_every_key_of_the_metrics_security_has_an_owner() -> None:
+    """The keys the tweet_app role writes into [metrics] (TLS, basic auth, address) are all refused."""
+    tweet_app = yaml.safe_load((ROOT / "roles" / "tweet_app" / "vars" / "main.yml").read_text())
+    written = set(tweet_app["tweet_app_metrics_security_config"]["metrics"])
+    owned = {owner["key"] for owner in tweet_app["tweet_app_metrics_owners"] if owner["table"] == ["metrics"]}
+    assert written and written - owned == set()

@@ -10,6 +10,7 @@ PROMTOOL); without it those tests fail rather than skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -36,22 +37,27 @@ INVENTORY = """\
 all:
   children:
     zookeeper: {hosts: {zk1: {}, zk2: {}, zk3: {}}}
-    kafka_brokers: {hosts: {kafka1: {}, kafka2: {}, kafka3: {prometheus_scrape_address: 10.0.0.13}}}
+    kafka_brokers: {hosts: {kafka1: {}, kafka2: {}, kafka3: {pipeline_host_address: 10.0.0.13}}}
     producers: {hosts: {producer1: {}}}
     monitoring: {hosts: {monitor1: {}}}
 """
 
 
-def render(template: str, dest: Path, inventory: Path | None = None) -> Path:
-    """Renders one of the role's templates with ansible.builtin.template and the role's vars."""
+def render(
+    template: str, dest: Path, inventory: Path | None = None, extra_vars: dict[str, str] | None = None
+) -> Path:
+    """Renders one of the role's templates with ansible.builtin.template and the role's vars
+    (given as extra vars, so extra_vars, given last, are the only way to change them)."""
     cmd = [
         str(VENV_BIN / "ansible"), "localhost", "-c", "local",
         "-i", str(inventory) if inventory else "localhost,",
         "-m", "ansible.builtin.template", "-a", f"src={ROLE / 'templates' / template} dest={dest}",
         "-e", f"@{ROOT / 'roles' / 'pipeline' / 'defaults' / 'main.yml'}",
+        "-e", f"@{ROOT / 'roles' / 'pipeline' / 'vars' / 'main.yml'}",
         "-e", f"@{ROLE / 'defaults' / 'main.yml'}",
         "-e", f"@{ROLE / 'vars' / 'main.yml'}",
         "-e", f"ansible_python_interpreter={sys.executable}",
+        *(["-e", json.dumps(extra_vars)] if extra_vars else []),
     ]  # fmt: skip
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     proc = subprocess.run(
@@ -174,3 +180,27 @@ def test_scrape_targets_come_from_the_inventory_groups(tmp_path: Path) -> None:
         "monitor1:9093"
     ]
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    # Every target and Alertmanager over TLS, verified with the CA, as the monitoring user.
+    secured = {
+        "scheme": "https",
+        "tls_config": {"ca_file": "/etc/kafka-pipeline/tls/ca.crt"},
+        "basic_auth": {"username": "prometheus", "password_file": "/etc/prometheus/monitoring.password"},
+    }
+    for client in [*config["scrape_configs"], *config["alerting"]["alertmanagers"]]:
+        assert {key: client.get(key) for key in secured} == secured, client
+
+
+def test_the_open_monitoring_plane_scrapes_plain_http(tmp_path: Path) -> None:
+    """pipeline_monitoring_security http: the seed's layout, no TLS and no credentials."""
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(INVENTORY)
+    config = yaml.safe_load(
+        render(
+            "prometheus.yml.j2",
+            tmp_path / "prometheus.yml",
+            inventory,
+            {"pipeline_monitoring_security": "http"},
+        ).read_text()
+    )
+    for client in [*config["scrape_configs"], *config["alerting"]["alertmanagers"]]:
+        assert client["scheme"] == "http" and "tls_config" not in client and "basic_auth" not in client

@@ -65,7 +65,7 @@ def test_defaults_for_a_minimal_replay_config(tmp_path: Path) -> None:
     cfg = load_producer_config(path, env={})
     assert cfg.source == "replay" and cfg.replay is not None and cfg.replay.path is None
     assert cfg.producer.topic == "twitter" and cfg.producer.acks == "all"
-    assert cfg.metrics.port == 9108
+    assert cfg.metrics.port == 8000  # the Ansible roles' pipeline_producer_metrics_port
     assert cfg.spool.path.is_absolute()
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tweet_pipeline.credentials import bearer_token, sasl_password
+from tweet_pipeline.credentials import basic_auth_password, bearer_token, sasl_password
+from tweet_pipeline.metrics_server import server_tls_context
 from tweet_pipeline.toml_tables import (
     ConfigError,
     Table,
@@ -127,16 +128,44 @@ class MetricsConfig:
     port: int  # declared per component: ProducerMetricsConfig, ConsumerMetricsConfig
     enabled: bool = setting(True, "serve /metrics (Prometheus)")
     host: str = setting("0.0.0.0", "address to listen on")
+    tls_cert_file: str | None = setting(
+        None,
+        "with tls_key_file: HTTPS only (TLS 1.2+); PEM chain, reloaded when it changes",
+        example="/etc/kafka-pipeline/tls/metrics.crt",
+    )
+    tls_key_file: str | None = setting(
+        None, "PEM private key of tls_cert_file", example="/etc/kafka-pipeline/tls/metrics.key"
+    )
+    basic_auth_user: str | None = setting(
+        None, "with basic_auth_password_file: HTTP basic auth required", example="prometheus"
+    )
+    basic_auth_password_file: str | None = setting(
+        None,
+        "0600/0640 file with the password; reread when it changes",
+        example="/etc/kafka-pipeline/secrets/metrics-password",
+    )
+    basic_auth_password: str = field(default="", repr=False, metadata={"toml": False})
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert_file and self.tls_key_file)
+
+    @property
+    def basic_auth(self) -> bool:
+        return bool(self.basic_auth_user and self.basic_auth_password_file)
+
+    def secrets(self) -> list[str]:
+        return [self.basic_auth_password] if self.basic_auth_password else []
 
 
 @dataclass(frozen=True)
 class ProducerMetricsConfig(MetricsConfig):
-    port: int = setting(9108, "port of /metrics")
+    port: int = setting(8000, "port of /metrics")
 
 
 @dataclass(frozen=True)
 class ConsumerMetricsConfig(MetricsConfig):
-    port: int = setting(9109, "port of /metrics")
+    port: int = setting(8001, "port of /metrics")
 
 
 @dataclass(frozen=True)
@@ -245,7 +274,7 @@ class ProducerConfig:
 
     def secrets(self) -> list[str]:
         token = [self.stream.bearer_token] if self.stream and self.stream.bearer_token else []
-        return token + self.kafka.secrets()
+        return token + self.kafka.secrets() + self.metrics.secrets()
 
 
 @dataclass(frozen=True)
@@ -304,7 +333,7 @@ class ConsumerConfig:
 
     def secrets(self) -> list[str]:
         # S3 credentials come from the AWS chain, never from this file.
-        return self.kafka.secrets()
+        return self.kafka.secrets() + self.metrics.secrets()
 
 
 def _kafka(table: Table) -> KafkaConfig:
@@ -352,11 +381,57 @@ def _client_certificate(table: Table) -> str | None:
 
 
 def _metrics(table: Table) -> MetricsConfig:
+    cert_file, key_file = _both_or_neither(table, "tls_cert_file", "tls_key_file")
+    if cert_file and key_file and _metrics_tls_invalid(table, cert_file, key_file):
+        cert_file = key_file = None
+    user, password_file = _both_or_neither(table, "basic_auth_user", "basic_auth_password_file")
+    password = None
+    if user and ":" in user:
+        table.error("basic_auth_user", f"must not contain ':' (got {user!r})")
+    if password_file:
+        password = basic_auth_password(table, "basic_auth_password_file", password_file)
     return MetricsConfig(
         enabled=table.boolean("enabled"),
         host=table.string("host", nonempty=True),
         port=table.integer("port", minimum=1, maximum=65535),
+        tls_cert_file=cert_file,
+        tls_key_file=key_file,
+        basic_auth_user=user,
+        basic_auth_password_file=password_file,
+        basic_auth_password=password or "",
     )
+
+
+def _both_or_neither(table: Table, first: str, second: str) -> tuple[str | None, str | None]:
+    """Two optional settings that only mean something together ("" = not set)."""
+    values = table.optional_string(first), table.optional_string(second)
+    if bool(values[0]) != bool(values[1]):
+        missing, given = (second, first) if values[0] else (first, second)
+        table.error(missing, f"is required with {table.name(given)}")
+    return values
+
+
+def _metrics_tls_invalid(table: Table, cert_file: str, key_file: str) -> bool:
+    """Report (and return True) unless the metrics server can load the certificate and key."""
+    unreadable = False
+    for key, path in (("tls_cert_file", cert_file), ("tls_key_file", key_file)):
+        try:
+            Path(path).read_bytes()
+        except OSError as exc:
+            table.error(key, f"cannot be read ({exc.strerror or exc}: {path!r})")
+            unreadable = True
+    if unreadable:
+        return True
+    try:
+        server_tls_context(cert_file, key_file)
+    except OSError as exc:  # ssl.SSLError is an OSError
+        table.error(
+            "tls_cert_file",
+            f"must be a PEM certificate (chain) whose private key is "
+            f"{table.name('tls_key_file')} ({exc.strerror or exc}: {cert_file!r}, {key_file!r})",
+        )
+        return True
+    return False
 
 
 def _acks(table: Table) -> Literal[0, 1, "all"]:

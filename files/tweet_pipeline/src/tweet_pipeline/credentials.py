@@ -1,9 +1,10 @@
 """Secrets read from files only the service can read: the X bearer token (or the environment),
-the Kafka SASL password.
+the Kafka SASL password, the metrics endpoint's basic auth password.
 
 The deployment writes each secret to a root-owned file with mode 0640 and the service user's
 group, and points the configuration at it (``bearer_token_file`` with ``bearer_token_env = ""``,
-never read the environment; ``kafka.sasl_password_file``). A file any "other" bit is set on is
+never read the environment; ``kafka.sasl_password_file``; ``metrics.basic_auth_password_file``,
+which the metrics server reads again when it changes). A file any "other" bit is set on is
 refused. A secret is never part of a problem message, so ``--check`` and config errors cannot
 print it.
 """
@@ -25,33 +26,47 @@ _ONE_WORD = (_TOKEN, "one token on one line, without spaces")
 _ONE_LINE = (re.compile(r"^[^\x00-\x1f\x7f]+$"), "the password on one line")
 
 
-def _secret_from_file(
-    table: Table,
-    key: str,
-    path: str,
-    form: tuple[re.Pattern[str], str] = _ONE_WORD,
-) -> str | None:
-    """Read a secret file (e.g. 0640 root:svc), stripped; the secret itself never appears in a
-    message. `form`: what the secret must match, and that in words."""
+class SecretFileError(ValueError):
+    """A secret file that cannot be used; the message names the path, never the secret."""
+
+
+def read_secret_file(path: str, form: tuple[re.Pattern[str], str] = _ONE_WORD) -> str:
+    """The secret in `path` (e.g. 0640 root:svc), stripped. `form`: what the secret must match,
+    and that in words. Raises `SecretFileError` with a message for "<key> <message>"."""
     file = Path(path)
     try:
         mode = file.stat().st_mode
         text = file.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        table.error(key, f"cannot be read ({reason}: {path!r})")
-        return None
+        raise SecretFileError(f"cannot be read ({reason}: {path!r})") from None
     if mode & stat.S_IRWXO:
-        table.error(key, f"must not be accessible by others (mode {mode & 0o777:o}: {path!r})")
-        return None
+        raise SecretFileError(f"must not be accessible by others (mode {mode & 0o777:o}: {path!r})")
     if not text:
-        table.error(key, f"is empty ({path!r})")
-        return None
+        raise SecretFileError(f"is empty ({path!r})")
     pattern, words = form
     if not pattern.match(text):
-        table.error(key, f"must hold {words} ({path!r})")
-        return None
+        raise SecretFileError(f"must hold {words} ({path!r})")
     return text
+
+
+def read_password_file(path: str) -> str:
+    """A password file (one line, spaces allowed), as `read_secret_file` reads it."""
+    return read_secret_file(path, _ONE_LINE)
+
+
+def _secret_from_file(
+    table: Table,
+    key: str,
+    path: str,
+    form: tuple[re.Pattern[str], str] = _ONE_WORD,
+) -> str | None:
+    """`read_secret_file`, its problem reported as one of `table`'s (named by `key`)."""
+    try:
+        return read_secret_file(path, form)
+    except SecretFileError as exc:
+        table.error(key, str(exc))
+        return None
 
 
 def bearer_token(table: Table, env: Mapping[str, str]) -> str | None:
@@ -88,3 +103,8 @@ def sasl_password(table: Table, protocol: str, password_file: str | None) -> str
         table.error("sasl_password_file", f"is required with security_protocol {protocol}")
         return None
     return _secret_from_file(table, "sasl_password_file", password_file, _ONE_LINE)
+
+
+def basic_auth_password(table: Table, key: str, password_file: str) -> str | None:
+    """The password of an HTTP basic auth user (metrics endpoint), from `password_file`."""
+    return _secret_from_file(table, key, password_file, _ONE_LINE)

@@ -64,14 +64,14 @@ HEADERS = {
         "Generated from tweet_pipeline/config.py by `python -m tweet_pipeline.examples`: do not",
         "edit. Secrets are not kept here: the bearer token comes from $TWITTER_BEARER_TOKEN (see",
         "bearer_token_env) or from bearer_token_file, the Kafka password from",
-        "kafka.sasl_password_file.",
+        "kafka.sasl_password_file, the metrics password from metrics.basic_auth_password_file.",
     ],
     "consumer": [
         'tweet-consumer configuration: every key, with its default unless marked "example".',
         "Generated from tweet_pipeline/config.py by `python -m tweet_pipeline.examples`: do not",
         "edit. S3 credentials come from the standard AWS chain (instance profile, AWS_*",
         "environment variables), never from this file; the Kafka password comes from",
-        "kafka.sasl_password_file.",
+        "kafka.sasl_password_file, the metrics password from metrics.basic_auth_password_file.",
     ],
 }
 LAYOUTS = {"producer": PRODUCER, "consumer": CONSUMER}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from tweet_pipeline import metrics_server
 from tweet_pipeline.config import MetricsConfig
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,14 @@ class ConsumerMetrics:
         )
 
 
-def serve(config: MetricsConfig, registry: CollectorRegistry) -> None:
+def serve(
+    config: MetricsConfig, registry: CollectorRegistry
+) -> metrics_server.MetricsServer | None:
+    """Serve /metrics in a daemon thread (tweet_pipeline.metrics_server), unless disabled."""
     if not config.enabled:
-        return
-    start_http_server(config.port, addr=config.host, registry=registry)
-    log.info("metrics on http://%s:%d/metrics", config.host, config.port)
+        return None
+    server = metrics_server.start(config, registry)
+    scheme = "https" if config.tls else "http"
+    auth = " (basic auth)" if config.basic_auth else ""
+    log.info("metrics on %s://%s:%d/metrics%s", scheme, config.host, config.port, auth)
+    return server

@@ -8,6 +8,8 @@ Usage: python describe.py KIND PREFIX REGION
   stream           the Kinesis data stream <PREFIX>-tweets (its encryption)
   bucket-policies  the policy of each bucket whose name starts with PREFIX
   iam-policies     the default version of each customer managed policy named PREFIX*
+  iam-roles        under the IAM path PATH (PREFIX here): each role (path, trust, attached and inline
+                   policies), instance profile (path, roles); and every customer managed policy (path)
 """
 
 import json
@@ -54,6 +56,35 @@ elif kind == "iam-policies":
                 PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"]
             )["PolicyVersion"]["Document"]
             answer[policy["PolicyName"]] = json.loads(version) if isinstance(version, str) else version
+elif kind == "iam-roles":
+    iam = boto3.client("iam", region_name=region)
+
+    def trust(role):
+        document = role["AssumeRolePolicyDocument"]
+        return json.loads(document) if isinstance(document, str) else document
+
+    # moto ignores PathPrefix: filtered here as well.
+    roles = [r for r in iam.list_roles(PathPrefix=prefix)["Roles"] if r["Path"].startswith(prefix)]
+    answer = {
+        "roles": {
+            r["RoleName"]: {
+                "Path": r["Path"],
+                "AssumeRolePolicyDocument": trust(iam.get_role(RoleName=r["RoleName"])["Role"]),
+                "AttachedPolicies": sorted(
+                    p["PolicyName"]
+                    for p in iam.list_attached_role_policies(RoleName=r["RoleName"])["AttachedPolicies"]
+                ),
+                "InlinePolicies": sorted(iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"]),
+            }
+            for r in roles
+        },
+        "instance_profiles": {
+            p["InstanceProfileName"]: {"Path": p["Path"], "Roles": [r["RoleName"] for r in p["Roles"]]}
+            for p in iam.list_instance_profiles(PathPrefix=prefix)["InstanceProfiles"]
+            if p["Path"].startswith(prefix)
+        },
+        "policies": {p["PolicyName"]: {"Path": p["Path"]} for p in iam.list_policies(Scope="Local")["Policies"]},
+    }
 else:
     sys.exit("unknown kind " + kind)
 answer.pop("ResponseMetadata", None)

@@ -57,11 +57,11 @@ left["instance_profiles"] = [
     for p in iam.list_instance_profiles(PathPrefix=path)["InstanceProfiles"]
     if p["Path"].startswith(path)
 ]
-# Customer managed policies (the API's invoke policy, MSK's client policies), by the name prefix.
+# Customer managed policies (the API's invoke policy, MSK's client policies), by the name prefix or the path.
 left["iam_policies"] = [
     p["PolicyName"]
     for p in iam.list_policies(Scope="Local")["Policies"]
-    if p["PolicyName"].startswith("{0}-{1}-".format(project, environment))
+    if p["PolicyName"].startswith("{0}-{1}-".format(project, environment)) or p["Path"].startswith(path)
 ]
 s3 = boto3.client("s3", region_name=region)
 left["buckets"] = []

@@ -14,6 +14,8 @@ is tested.
 S3 bucket policies: moto ignores their conditions, so a statement that denies requests without TLS
 (aws:SecureTransport false) would deny every request. This server takes HTTPS only (create.yml), so no
 request it sees matches such a statement, and this drops it before moto evaluates the policy.
+IAM DeletePolicy: moto deletes a managed policy that is still attached, where AWS refuses
+(DeleteConflict); this refuses too, so a teardown that forgets to detach fails here as on AWS.
 Nothing else is changed.
 Usage: python moto_server.py -H 127.0.0.1 -p PORT   (same arguments as moto_server)
 """
@@ -22,6 +24,8 @@ import json
 from urllib.parse import unquote
 
 import moto.ec2.utils
+from moto.iam.exceptions import DeleteConflictException
+from moto.iam.models import IAMBackend
 from moto.kafka.models import KafkaBackend
 from moto.kafka.responses import KafkaResponse
 from moto.s3.models import FakeBucket
@@ -74,6 +78,16 @@ def _get_permission(self, action, resource):
         self.policy = original
 
 
+_moto_delete_policy = IAMBackend.delete_policy
+
+
+def _delete_policy(self, policy_arn):
+    if self.get_policy(policy_arn).attachment_count > 0:
+        raise DeleteConflictException("Cannot delete a policy attached to entities.")
+    _moto_delete_policy(self, policy_arn)
+
+
+IAMBackend.delete_policy = _delete_policy
 KafkaBackend.list_clusters = _list_clusters
 FakeBucket.get_permission = _get_permission
 KafkaResponse.get_bootstrap_brokers = _get_bootstrap_brokers

@@ -78,8 +78,7 @@ def test_valid_settings_pass_the_preflight() -> None:
         ({"kafka_topics_list": [{"name": "twitter", "partitions": "many", "replication_factor": 1}]},
          "partitions"),
         ({"pipeline_kafka_security": "tls"}, "pipeline_kafka_security"),
-        # Secured ZooKeeper mode is not built yet: refused, not half-secured.
-        ({"kafka_metadata_mode": "zookeeper", "kafka_version": "3.9.1"}, "pipeline_kafka_security"),
+        ({"pipeline_zookeeper_secure_client_port": 2888}, "pipeline_zookeeper_secure_client_port"),
         ({"pipeline_kafka_internal_port": 9093}, "pipeline_kafka_internal_port"),
         ({"pipeline_kafka_passwords": {"producer": ""}}, "pipeline_kafka_passwords"),
         # Amazon MSK with IAM logins needs the cluster's brokers and region (playbooks/aws/msk.yml).

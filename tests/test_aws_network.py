@@ -21,6 +21,8 @@ ROLE = ROOT / "roles" / "aws_network"
 PREFIX = "kafka-pipeline-dev"
 # Lab or test-only ports: no security group needs them.
 NOT_ON_AWS = {"pipeline_x_api_double_port"}
+# Two ports of which one is in use, pipeline_zookeeper_port (TLS unless plaintext): only that one is opened.
+ALTERNATIVES = {"pipeline_zookeeper_client_port", "pipeline_zookeeper_secure_client_port"}
 
 
 def ingress_rules(tmp_path: Path, *extra_vars: str) -> dict[str, list[dict[str, Any]]]:
@@ -77,7 +79,7 @@ def test_every_pipeline_port_is_open_somewhere(rules: dict[str, list[dict[str, A
     names = {
         var.removeprefix("pipeline_").removesuffix("_port")
         for var in defaults
-        if var.startswith("pipeline_") and var.endswith("_port") and var not in NOT_ON_AWS
+        if var.startswith("pipeline_") and var.endswith("_port") and var not in NOT_ON_AWS | ALTERNATIVES
     }
     opened = {
         rule["rule_desc"].split(" ")[0] for group_rules in rules.values() for rule in group_rules
@@ -95,9 +97,17 @@ def test_both_metadata_modes(rules: dict[str, list[dict[str, Any]]]) -> None:
     # The TLS listener of a secured cluster: brokers among themselves, admin modules on any node.
     assert {("tcp", 9091, "kafka_brokers"), ("tcp", 9091, "kafka_controllers")} <= brokers
     assert {("tcp", 7071, "monitoring"), ("tcp", 9100, "monitoring")} <= controllers
-    # ZooKeeper mode: the brokers reach the ensemble, which talks to itself.
-    assert {("tcp", 2181, "kafka_brokers"), ("tcp", 2888, "zookeeper"),
+    # ZooKeeper mode: the brokers reach the ensemble's TLS client port, which talks to itself; the
+    # plaintext client port is closed.
+    assert {("tcp", 2182, "kafka_brokers"), ("tcp", 2888, "zookeeper"),
             ("tcp", 3888, "zookeeper"), ("tcp", 7072, "monitoring")} <= zookeeper  # fmt: skip
+    assert not any(port == 2181 for _, port, _ in zookeeper)
+
+
+def test_plaintext_opens_the_plaintext_zookeeper_port(tmp_path: Path) -> None:
+    zookeeper = allowed(ingress_rules(tmp_path, "pipeline_kafka_security=plaintext"), "zookeeper")
+    assert ("tcp", 2181, "kafka_brokers") in zookeeper
+    assert not any(port == 2182 for _, port, _ in zookeeper)
 
 
 def test_monitoring_hosts_reach_each_other(rules: dict[str, list[dict[str, Any]]]) -> None:

@@ -135,13 +135,14 @@ def properties_of(path: Path) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("mode", "security", "mechanism"),
     [("kraft", "sasl_ssl", "SCRAM-SHA-512"), ("kraft", "sasl_ssl", "SCRAM-SHA-256"),
-     ("kraft", "plaintext", "SCRAM-SHA-512"), ("zookeeper", "plaintext", "SCRAM-SHA-512")],
+     ("kraft", "plaintext", "SCRAM-SHA-512"), ("zookeeper", "sasl_ssl", "SCRAM-SHA-512"),
+     ("zookeeper", "plaintext", "SCRAM-SHA-512")],
 )  # fmt: skip
 def test_kafka_accepts_the_rendered_server_properties(
     tmp_path: Path, request: pytest.FixtureRequest, mode: str, security: str, mechanism: str
 ) -> None:
-    """Each metadata mode, secured (TLS, SCRAM, ACLs: KRaft only so far) and open; the clients' SCRAM
-    mechanism is pipeline_kafka_sasl_mechanism's."""
+    """Each metadata mode, secured (TLS, SCRAM, ACLs; in ZooKeeper mode TLS to ZooKeeper and znode ACLs
+    too) and open; the clients' SCRAM mechanism is pipeline_kafka_sasl_mechanism's."""
     dist = request.getfixturevalue("kafka_dist" if mode == "kraft" else "zookeeper_dist")
     ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", dist,
                         kafka_metadata_mode=mode, pipeline_kafka_security=security,
@@ -153,7 +154,17 @@ def test_kafka_accepts_the_rendered_server_properties(
         assert properties["listeners"].startswith("PLAINTEXT://0.0.0.0:9092")
         assert "authorizer.class.name" not in properties and "super.users" not in properties
         return
-    assert properties["listeners"] == "CLIENT://0.0.0.0:9092,INTERNAL://0.0.0.0:9091,CONTROLLER://0.0.0.0:9093"
+    if mode == "zookeeper":
+        assert properties["listeners"] == "CLIENT://0.0.0.0:9092,INTERNAL://0.0.0.0:9091"
+        assert properties["authorizer.class.name"] == "kafka.security.authorizer.AclAuthorizer"
+        assert properties["zookeeper.connect"] == "broker1:2182,broker2:2182,broker3:2182"
+        assert properties["zookeeper.ssl.client.enable"] == "true"
+        assert properties["zookeeper.ssl.keystore.location"] == "/etc/kafka-pipeline/tls/kafka-zookeeper.pem"
+        assert properties["zookeeper.set.acl"] == "true"
+    else:
+        assert "zookeeper.ssl.client.enable" not in properties
+        assert properties["listeners"] == "CLIENT://0.0.0.0:9092,INTERNAL://0.0.0.0:9091,CONTROLLER://0.0.0.0:9093"
+        assert properties["listener.name.controller.ssl.client.auth"] == "required"
     assert properties["listener.security.protocol.map"] == "CLIENT:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL"
     assert properties["inter.broker.listener.name"] == "INTERNAL"
     assert properties["listener.name.internal.ssl.client.auth"] == "required"
@@ -235,11 +246,19 @@ def test_a_server_properties_kafka_rejects_leaves_the_old_file(
     assert live.read_text() == "# the running broker's configuration\n"
 
 
-def test_zookeeper_check_accepts_the_rendered_files(tmp_path: Path, zookeeper_dist: Path) -> None:
+@pytest.mark.parametrize("security", ["sasl_ssl", "plaintext"])
+def test_zookeeper_check_accepts_the_rendered_files(tmp_path: Path, zookeeper_dist: Path, security: str) -> None:
     for name, dest in (("Write zoo.cfg", "zoo.cfg"), ("Write the logging configuration", "log4j.properties")):
-        ok, output = render(tmp_path, "zookeeper", name, dest, zookeeper_dist)
+        ok, output = render(tmp_path, "zookeeper", name, dest, zookeeper_dist, pipeline_kafka_security=security)
         assert ok, output
-    assert "server.3=broker3:2888:3888" in (tmp_path / "zoo.cfg").read_text()
+    zoo_cfg = (tmp_path / "zoo.cfg").read_text()
+    assert "server.3=broker3:2888:3888" in zoo_cfg
+    if security == "sasl_ssl":
+        # TLS only: no plaintext client port, client certificates required, the quorum over TLS.
+        assert "secureClientPort=2182" in zoo_cfg and "clientPort=" not in zoo_cfg.replace("secureClientPort", "")
+        assert "ssl.clientAuth=need" in zoo_cfg and "sslQuorum=true" in zoo_cfg
+    else:
+        assert "clientPort=2181" in zoo_cfg and "secureClientPort" not in zoo_cfg and "ssl" not in zoo_cfg
 
 
 @pytest.mark.parametrize(
@@ -249,6 +268,8 @@ def test_zookeeper_check_accepts_the_rendered_files(tmp_path: Path, zookeeper_di
         ({"zookeeper_tick_time": -2000}, "tickTime (zookeeper_tick_time): -2000 is not between 1"),
         ({"pipeline_zookeeper_election_port": 2888}, "the peer and election ports are the same (2888)"),
         ({"zookeeper_myid": 9}, "zookeeper_myid 9 is not one of the server.N ids"),
+        ({"pipeline_zookeeper_secure_client_port": 3888}, "a quorum port is also the secureClientPort (3888)"),
+        ({"pipeline_tls_dir": "tls"}, "ssl.keyStore.location: 'tls/zookeeper.pem' is not an absolute path"),
     ],
 )
 def test_a_zoo_cfg_the_check_rejects_leaves_the_old_file(

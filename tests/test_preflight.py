@@ -99,8 +99,7 @@ def test_valid_settings_pass_the_preflight() -> None:
         ({"pipeline_kafka_security": "tls"}, "pipeline_kafka_security"),
         # SCRAM only: the brokers enable that mechanism and the users get its credential.
         ({"pipeline_kafka_sasl_mechanism": "PLAIN"}, "pipeline_kafka_sasl_mechanism"),
-        # Secured ZooKeeper mode is not built yet: refused, not half-secured.
-        ({"kafka_metadata_mode": "zookeeper", "kafka_version": "3.9.1"}, "pipeline_kafka_security"),
+        ({"pipeline_zookeeper_secure_client_port": 2888}, "pipeline_zookeeper_secure_client_port"),
         ({"pipeline_kafka_internal_port": 9093}, "pipeline_kafka_internal_port"),
         ({"pipeline_kafka_passwords": {"producer": ""}}, "pipeline_kafka_passwords"),
         # Amazon MSK with IAM logins needs the cluster's brokers and region (playbooks/aws/msk.yml).

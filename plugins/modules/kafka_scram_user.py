@@ -121,7 +121,9 @@ from ansible.module_utils.kafka_admin import (
 )
 
 with contextlib.suppress(ImportError):  # reported by admin_client()
+    import kafka.errors as kafka_errors
     from kafka.admin import UserScramCredentialDeletion, UserScramCredentialUpsertion
+    from kafka.protocol.admin import AlterUserScramCredentialsRequest
 
 
 ON_CREATE = "on_create"
@@ -173,10 +175,33 @@ def as_list(creds: dict[str, int]) -> list[dict[str, Any]]:
 
 
 def alter(admin: Any, name: str, alteration: Any) -> None:
-    """AlterUserScramCredentials; the answer holds the broker's error per user."""
-    error = admin.alter_user_scram_credentials([alteration]).get(name, "no answer for this user")
-    if error:
-        raise RefusedError(error)
+    """AlterUserScramCredentials, sent to the controller; the answer holds the broker's error per user.
+
+    A ZooKeeper-mode broker takes the request only as the active controller (another answers
+    NOT_CONTROLLER; a KRaft broker forwards it). kafka-python 3.0's alter_user_scram_credentials sends
+    it to any broker and reports an error without a message as success, so a ZooKeeper-mode change
+    could be lost while the task said "changed": the request is built and sent here the way kafka-python
+    builds it, through its send-to-controller path (which retries once on NOT_CONTROLLER), and an error
+    code counts even without a message."""
+    if isinstance(alteration, UserScramCredentialDeletion):
+        deletions, upsertions = [(alteration.user, int(alteration.mechanism))], []
+    else:
+        deletions = []
+        upsertions = [(alteration.user, int(alteration.mechanism), alteration.iterations, alteration.salt,
+                       alteration.salted_password)]
+    request = AlterUserScramCredentialsRequest(deletions=deletions, upsertions=upsertions)
+    response = admin._manager.run(
+        admin._send_request_to_controller,
+        request,
+        lambda answer: [kafka_errors.for_code(result.error_code) for result in answer.results],
+        False,
+    )
+    results = {result.user: result for result in response.results}
+    if name not in results:
+        raise RefusedError("no answer for this user")
+    if results[name].error_code:
+        raise RefusedError(results[name].error_message
+                           or kafka_errors.for_code(results[name].error_code).__name__)
 
 
 def password_differs(module: AnsibleModule, params: dict[str, Any]) -> bool:

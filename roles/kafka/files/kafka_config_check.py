@@ -41,7 +41,7 @@ ROLE_VARIABLES = {
     "log.retention.ms": "kafka_log_retention_hours",  # Kafka checks the hours converted to ms
     "node.id": "kafka_node_id",
     "broker.id": "kafka_node_id",
-    "zookeeper.connect": "the pipeline_zookeeper_group hosts, pipeline_zookeeper_client_port, kafka_zookeeper_chroot",
+    "zookeeper.connect": "the pipeline_zookeeper_group hosts, pipeline_zookeeper_port, kafka_zookeeper_chroot",
     "controller.quorum.voters": "pipeline_kafka_controller_port",
     "controller.quorum.bootstrap.servers": "pipeline_kafka_controller_port",
     "listeners": "pipeline_kafka_port / pipeline_kafka_controller_port",

@@ -6,8 +6,9 @@ checker). Exit status 0: valid; 1: not, with every problem on stderr, named by t
 behind it where there is one.
 
   zookeeper_config_check.py zoo.cfg [--myid N] FILE
-      What QuorumPeerConfig would refuse or silently change: tickTime, initLimit, syncLimit, clientPort
-      and the other numbers (integers in range), dataDir and dataLogDir (absolute paths), the
+      What QuorumPeerConfig would refuse or silently change: tickTime, initLimit, syncLimit, clientPort,
+      secureClientPort (one of the two) and the other numbers (integers in range), the TLS settings
+      (absolute key and trust store paths, store types, clientAuth, the Netty factory a TLS port needs), dataDir and dataLogDir (absolute paths), the
       server.N lines (ids 1-255, unique; host:peerPort:electionPort with valid, distinct ports), this
       host's id among them (--myid), booleans and the four-letter-word whitelist.
   zookeeper_config_check.py log4j FILE
@@ -29,16 +30,20 @@ NUMBERS = {
     "initLimit": ("zookeeper_init_limit", 1, None),
     "syncLimit": ("zookeeper_sync_limit", 1, None),
     "clientPort": ("pipeline_zookeeper_client_port", 1, 65535),
+    "secureClientPort": ("pipeline_zookeeper_secure_client_port", 1, 65535),
     "maxClientCnxns": ("zookeeper_max_client_cnxns", 0, None),
     "autopurge.snapRetainCount": ("zookeeper_autopurge_snap_retain_count", 3, None),
     "autopurge.purgeInterval": ("zookeeper_autopurge_purge_interval", 0, None),
     "minSessionTimeout": ("", -1, None),
     "maxSessionTimeout": ("", -1, None),
 }
-REQUIRED = {"tickTime": "zookeeper_tick_time", "dataDir": "zookeeper_data_dir",
-            "clientPort": "pipeline_zookeeper_client_port"}
+REQUIRED = {"tickTime": "zookeeper_tick_time", "dataDir": "zookeeper_data_dir"}
+PATHS_TLS = ("ssl.keyStore.location", "ssl.trustStore.location", "ssl.quorum.keyStore.location",
+             "ssl.quorum.trustStore.location")
+STORE_TYPES = ("ssl.keyStore.type", "ssl.trustStore.type", "ssl.quorum.keyStore.type", "ssl.quorum.trustStore.type")
 PATHS = {"dataDir": "zookeeper_data_dir", "dataLogDir": "zookeeper_datalog_dir"}
-BOOLEANS = ("admin.enableServer", "quorumListenOnAllIPs", "standaloneEnabled", "reconfigEnabled")
+BOOLEANS = ("admin.enableServer", "quorumListenOnAllIPs", "standaloneEnabled", "reconfigEnabled", "sslQuorum",
+            "ssl.quorum.hostnameVerification", "ssl.hostnameVerification", "portUnification")
 FOUR_LETTER_WORDS = {"ruok", "srvr", "mntr", "stat", "conf", "envi", "cons", "crst", "srst", "dirs", "wchs",
                      "wchc", "wchp", "dump", "isro", "gtmk", "stmk", "hash"}
 INT32 = 2**31 - 1
@@ -64,6 +69,24 @@ def check_zoo_cfg(path: str, myid: int | None) -> list[str]:
             problems.append(f"{named(key, variable)}: '{value}' is not an integer")
         elif not low <= int(value) <= (high or INT32):
             problems.append(f"{named(key, variable)}: {value} is not between {low} and {high or INT32}")
+    if "clientPort" not in props and "secureClientPort" not in props:
+        problems.append("clientPort (pipeline_zookeeper_client_port) or secureClientPort "
+                        "(pipeline_zookeeper_secure_client_port) is missing: no client could connect")
+    if props.get("clientPort") and props.get("clientPort") == props.get("secureClientPort"):
+        problems.append(f"clientPort and secureClientPort are the same port ({props['clientPort']})")
+    tls = "secureClientPort" in props or props.get("sslQuorum", "").lower() == "true"
+    if tls:
+        for key in PATHS_TLS:
+            if not props.get(key, "").startswith("/"):
+                problems.append(f"{key}: '{props.get(key, '')}' is not an absolute path (needed for TLS)")
+        for key in STORE_TYPES:
+            if key in props and props[key].upper() not in ("PEM", "JKS", "PKCS12", "BCFKS"):
+                problems.append(f"{key}: '{props[key]}' is not PEM, JKS, PKCS12 or BCFKS")
+        if "secureClientPort" in props and "NettyServerCnxnFactory" not in props.get("serverCnxnFactory", ""):
+            problems.append("secureClientPort needs serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory")
+    for key, value in props.items():
+        if key.endswith("clientAuth") and key.startswith("ssl.") and value.lower() not in ("need", "want", "none"):
+            problems.append(f"{key}: '{value}' is not need, want or none")
     for key, variable in PATHS.items():
         if key in props and not props[key].startswith("/"):
             problems.append(f"{named(key, variable)}: '{props[key]}' is not an absolute path")
@@ -90,8 +113,10 @@ def check_zoo_cfg(path: str, myid: int | None) -> list[str]:
                             "is not host:peerPort:electionPort with ports from 1 to 65535")
         elif address.group(2) == address.group(3):
             problems.append(f"{key}: the peer and election ports are the same ({address.group(2)})")
-        elif props.get("clientPort") in (address.group(2), address.group(3)):
-            problems.append(f"{key}: a quorum port is also the client port ({props['clientPort']})")
+        else:
+            for port_key in ("clientPort", "secureClientPort"):
+                if props.get(port_key) in (address.group(2), address.group(3)):
+                    problems.append(f"{key}: a quorum port is also the {port_key} ({props[port_key]})")
     if servers:
         for key, variable in (("initLimit", "zookeeper_init_limit"), ("syncLimit", "zookeeper_sync_limit")):
             if key not in props:

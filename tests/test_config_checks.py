@@ -221,6 +221,74 @@ def test_kafka_accepts_dedicated_controllers_and_brokers(
         assert ("advertised.listeners" in properties) == (roles == "broker")
 
 
+# A ZooKeeper-mode cluster on its way to KRaft: three brokers (each beside a ZooKeeper node) and three
+# dedicated controllers, numbered after the brokers (they keep their broker.id).
+MIGRATION = {
+    "all": {
+        "vars": INVENTORY["all"]["vars"],
+        "children": {
+            "zookeeper": {"hosts": BROKERS},
+            "kafka_brokers": {"hosts": BROKERS},
+            "kafka_controllers": {"hosts": {"controller1": None, "controller2": None, "controller3": None}},
+        },
+    }
+}
+MIGRATION_VOTERS = "4@controller1:9093,5@controller2:9093,6@controller3:9093"
+
+
+@pytest.mark.parametrize(
+    "phase", ["controllers", "brokers_migrating", "brokers_kraft", "finalized", "zookeeper_retired"]
+)
+@pytest.mark.parametrize("host", ["broker1", "controller1"])
+def test_kafka_accepts_each_phase_of_a_migration(
+    tmp_path: Path, zookeeper_dist: Path, phase: str, host: str
+) -> None:
+    """Kafka 3.9 accepts the settings of each node in each phase of playbooks/migrate_to_kraft.yml, and each
+    has what Kafka's migration guide asks of it there: the brokers keep ZooKeeper mode until their KRaft phase,
+    with the migration flag and the controllers' voters in between; the controllers copy (and keep writing)
+    ZooKeeper's metadata until finalized."""
+    ok, output = render(tmp_path, "kafka", "Write server.properties", "server.properties", zookeeper_dist,
+                        host=host, inventory=MIGRATION, kafka_quorum="static", kafka_metadata_mode="zookeeper",
+                        pipeline_kafka_migration_phase=phase)
+    assert ok, output
+    properties = properties_of(tmp_path / "server.properties")
+    step = ["controllers", "brokers_migrating", "brokers_kraft", "finalized", "zookeeper_retired"].index(phase) + 1
+    if host == "controller1":
+        assert properties["process.roles"] == "controller"
+        assert properties["node.id"] == "4"
+        assert properties["controller.quorum.voters"] == MIGRATION_VOTERS
+        assert properties["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        migrating = step <= 3
+        assert ("zookeeper.metadata.migration.enable" in properties) == migrating
+        assert ("zookeeper.connect" in properties) == migrating
+        if migrating:
+            assert properties["zookeeper.metadata.migration.enable"] == "true"
+            assert properties["zookeeper.connect"] == "broker1:2182,broker2:2182,broker3:2182"
+            assert properties["zookeeper.ssl.keystore.location"] == "/etc/kafka-pipeline/tls/kafka-zookeeper.pem"
+            assert properties["zookeeper.set.acl"] == "true"
+            # It sends the ZooKeeper-mode brokers their metadata on their inter-broker listener.
+            assert properties["inter.broker.listener.name"] == "INTERNAL"
+        return
+    if step <= 2:
+        assert "process.roles" not in properties and "node.id" not in properties
+        assert properties["broker.id"] == "1"
+        assert properties["zookeeper.connect"] == "broker1:2182,broker2:2182,broker3:2182"
+        assert properties["authorizer.class.name"] == "kafka.security.authorizer.AclAuthorizer"
+        assert ("zookeeper.metadata.migration.enable" in properties) == (step == 2)
+        assert ("controller.quorum.voters" in properties) == (step == 2)
+        if step == 2:
+            assert properties["controller.quorum.voters"] == MIGRATION_VOTERS
+            assert properties["controller.listener.names"] == "CONTROLLER"
+            assert properties["inter.broker.protocol.version"] == "3.9"
+    else:
+        assert properties["process.roles"] == "broker"
+        assert properties["node.id"] == "1"
+        assert properties["controller.quorum.voters"] == MIGRATION_VOTERS
+        assert properties["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        assert not [key for key in properties if key.startswith("zookeeper.")]
+        assert "broker.id" not in properties and "inter.broker.protocol.version" not in properties
+
+
 @pytest.mark.parametrize(
     ("extra_vars", "message"),
     [
@@ -294,3 +362,19 @@ def test_promtool_rejects_a_bad_prometheus_config_before_it_lands(tmp_path: Path
                         prometheus_scrape_timeout="1x")
     assert not ok and "failed to validate" in output and "not a valid duration string" in output, output
     assert live.read_text() == before
+
+
+@pytest.mark.parametrize("phase", ["finalized", "zookeeper_retired"])
+def test_prometheus_stops_scraping_a_retired_zookeeper(tmp_path: Path, kafka_dist: Path, phase: str) -> None:
+    """A ZooKeeper -> KRaft migration's last phase stops the ensemble: Prometheus no longer scrapes it (and so
+    raises no ZooKeeperDown for it); until then it does."""
+    ok, output = render(tmp_path, "prometheus", "Write the alert rules", "pipeline.yml", kafka_dist)
+    assert ok, output
+    ok, output = render(tmp_path, "prometheus", "Write the configuration", "prometheus.yml", kafka_dist,
+                        pipeline_kafka_migration_phase=phase)
+    assert ok, output
+    jobs = {job["job_name"]: job for job in yaml.safe_load((tmp_path / "prometheus.yml").read_text())["scrape_configs"]}
+    zookeeper_targets = [target for config in jobs.get("zookeeper", {}).get("static_configs", [])
+                         for target in config["targets"]]
+    assert len(zookeeper_targets) == (0 if phase == "zookeeper_retired" else 3), jobs.get("zookeeper")
+    assert len([target for config in jobs["kafka"]["static_configs"] for target in config["targets"]]) == 3

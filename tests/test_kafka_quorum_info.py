@@ -398,6 +398,20 @@ def test_reports_the_quorum_of_a_real_broker(kafka_broker: Broker, tmp_path: Pat
         assert leader["last_fetch_timestamp"] > 0, leader
 
 
+def test_reads_the_quorum_from_the_controllers(kafka_broker: Broker, tmp_path: Path) -> None:
+    """bootstrap_controller: the same answer from the controller listener (--bootstrap-controller), as a
+    ZooKeeper -> KRaft migration asks it while its brokers do not answer quorum requests."""
+    task = quorum_task(
+        kafka_broker,
+        bootstrap_servers=f"127.0.0.1:{kafka_broker.controller_port}",
+        bootstrap_controller=True,
+    )
+    result = run_task(tmp_path, task)
+    assert result.get("failed") is not True, result
+    assert result["leader_id"] == 1 and result["voters"] == [1], result
+    assert [row["node_id"] for row in result["replication"]] == [1], result
+
+
 def test_unreachable_broker_fails_with_the_tools_error(
     kafka_broker: Broker, tmp_path: Path
 ) -> None:

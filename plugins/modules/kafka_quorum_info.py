@@ -16,6 +16,15 @@ description:
     each voter's directory id and endpoints (I(voter_details)), which
     C(kafka-metadata-quorum.sh remove-controller) needs.
   - KRaft mode only; a ZooKeeper-mode cluster makes the tool, and so the task, fail.
+options:
+  bootstrap_controller:
+    description:
+      - >-
+        Bootstrap from the KRaft controllers (C(--bootstrap-controller)) instead of the brokers;
+        I(bootstrap_servers) then lists the controllers' listeners. Needed while the brokers run in
+        ZooKeeper mode during a ZooKeeper -> KRaft migration (they do not answer quorum requests).
+    type: bool
+    default: false
 extends_documentation_fragment: [kafka_tool]
 author: kafka-pipeline
 """
@@ -250,7 +259,8 @@ def parse_replication(text: str) -> list[dict[str, Any]]:
 
 def describe(module: AnsibleModule, what: str, command_config: str) -> str:
     """stdout of `kafka-metadata-quorum.sh describe --<what>`; fail_json with the tool's error."""
-    args = ["--bootstrap-server", module.params["bootstrap_servers"],
+    flag = "--bootstrap-controller" if module.params["bootstrap_controller"] else "--bootstrap-server"
+    args = [flag, module.params["bootstrap_servers"],
             "--command-config", command_config, "describe", f"--{what}"]  # fmt: skip
     return run_tool(
         module, TOOL, args, f"describe --{what} against {module.params['bootstrap_servers']}"
@@ -259,7 +269,7 @@ def describe(module: AnsibleModule, what: str, command_config: str) -> str:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=KAFKA_TOOL_ARGS,
+        argument_spec={**KAFKA_TOOL_ARGS, "bootstrap_controller": {"type": "bool", "default": False}},
         supports_check_mode=True,
     )
     check_tool(module, TOOL)

@@ -128,9 +128,12 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
         admin.close()
 
 
-def sink_rows(sink: Path, marker: str) -> dict[str, tuple[int, int]]:
-    """tweet id -> (received_at, consumed_at) of the first sink line of each `marker` tweet."""
-    rows: dict[str, tuple[int, int]] = {}
+Row = tuple[int, int, int]  # received_at, Kafka CreateTime (the publisher's send()), consumed_at
+
+
+def sink_rows(sink: Path, marker: str) -> dict[str, Row]:
+    """tweet id -> its Row, from the first sink line of each `marker` tweet."""
+    rows: dict[str, Row] = {}
     prefix = marker + "-"
     for path in sorted(sink.parent.glob(sink.name + "*")):
         with path.open(encoding="utf-8") as lines:
@@ -139,15 +142,16 @@ def sink_rows(sink: Path, marker: str) -> dict[str, tuple[int, int]]:
                     continue
                 record = json.loads(line)
                 if record["tweet"]["id"].startswith(prefix):
-                    rows.setdefault(
-                        record["tweet"]["id"], (record["received_at"], record["consumed_at"])
+                    times = (
+                        record["received_at"],
+                        record["kafka"]["timestamp"],
+                        record["consumed_at"],
                     )
+                    rows.setdefault(record["tweet"]["id"], times)
     return rows
 
 
-def wait_for_sink(
-    sink: Path, marker: str, count: int, timeout: float
-) -> dict[str, tuple[int, int]]:
+def wait_for_sink(sink: Path, marker: str, count: int, timeout: float) -> dict[str, Row]:
     deadline = time.monotonic() + timeout
     while True:
         rows = sink_rows(sink, marker) if sink.exists() else {}
@@ -193,7 +197,7 @@ def latency(bootstrap: str, work: Path, args: argparse.Namespace) -> None:
     consumer_config = work / "consumer.toml"
     consumer_config.write_text(consumer_toml(bootstrap, topic, sink))
 
-    def one_run(marker: str, rate: float, count: int) -> dict[str, tuple[int, int]]:
+    def one_run(marker: str, rate: float, count: int) -> dict[str, Row]:
         replay = work / f"{marker}.ndjson"
         write_dataset(replay, marker, count)
         config = work / f"{marker}.toml"
@@ -209,19 +213,28 @@ def latency(bootstrap: str, work: Path, args: argparse.Namespace) -> None:
             sys.exit(
                 f"bench: the consumer never wrote the warm-up tweets (see {work}/consumer.log)"
             )
-        print(f"{'rate/s':>8} {'tweets':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+        # intake->sink, then its two legs: intake->send() (spool, publisher) and send()->sink
+        # (linger, broker, fetch, consumer). Percentiles of each leg do not add up.
+        print(
+            f"{'rate/s':>8} {'tweets':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+            f"   {'intake->send p50/p99':>21}   {'send->sink p50/p99':>18}"
+        )
         for rate in args.rate or DEFAULT_RATES:
             count = max(1, round(rate * args.seconds))
             rows = one_run(f"rate{rate:g}-{uuid.uuid4().hex[:6]}", rate, count)
             if consumer.poll() is not None:
                 sys.exit(f"bench: the consumer exited (see {work}/consumer.log)")
-            values = [float(consumed - received) for received, consumed in rows.values()]
+            values = [float(consumed - received) for received, _, consumed in rows.values()]
+            to_send = [float(sent - received) for received, sent, _ in rows.values()]
+            to_sink = [float(consumed - sent) for _, sent, consumed in rows.values()]
             if not values:
                 print(f"{rate:8g} {0:7d}  nothing arrived")
                 continue
             print(
                 f"{rate:8g} {len(values):7d} {percentile(values, 50):7.0f} "
                 f"{percentile(values, 99):7.0f} {max(values):7.0f}"
+                f"   {percentile(to_send, 50):10.0f}/{percentile(to_send, 99):<10.0f}"
+                f"   {percentile(to_sink, 50):9.0f}/{percentile(to_sink, 99):<8.0f}"
                 + ("" if len(values) == count else f"   (only {len(values)} of {count})")
             )
 

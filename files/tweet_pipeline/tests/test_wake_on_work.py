@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import InvalidRecordError, KafkaConnectionError, KafkaTimeoutError
 from kafka.future import Future
 
 from tests.conftest import wait_for
@@ -176,6 +176,26 @@ def test_a_metadata_timeout_is_retried_after_the_backoff_without_a_new_signal(
         assert publisher.metrics.errors.labels("send")._value.get() == 1
     finally:
         producer.ack_all()
+        stop_publisher(publisher, thread)
+
+
+@pytest.mark.parametrize(
+    "error", [InvalidRecordError("refused"), KafkaConnectionError("broker gone")]
+)
+def test_a_failed_delivery_is_sent_again_without_a_new_signal(
+    spool: Spool, error: Exception
+) -> None:
+    """A refused record is resent alone, a lost one after the backoff: both without new tweets."""
+    producer = FakeProducer()
+    publisher, _waits, thread = start_publisher(spool, producer, retry_backoff_s=0.05)
+    try:
+        spool.append([tweet(1)])
+        wait_for(lambda: producer.sent == [b"1"], 5, "the tweet to be sent")
+        producer.futures[0].failure(error)
+        wait_for(lambda: producer.sent == [b"1", b"1"], 5, "the tweet to be sent again")
+        producer.ack_all()
+        wait_for(lambda: spool.depth() == 0, 5, "the acknowledged tweet to leave the spool")
+    finally:
         stop_publisher(publisher, thread)
 
 

@@ -160,7 +160,9 @@ class Publisher:
                 if self._unavailable:
                     self._unavailable = False
                     self._failed_wait()
-                elif not sent and not done:
+                elif self._producer is not None and not sent and not done:
+                    # (A failure that dropped the producer goes round at once: the resend from
+                    # the spool is work that no signal announces.)
                     self._wait_for_work()
         finally:
             self._close(timeout=max(0.0, min(5.0, self._deadline - time.monotonic())))

@@ -316,6 +316,28 @@ def java_producer(home: Path, bootstrap: str, size: int, args: argparse.Namespac
     return float(re.findall(r"([\d.]+) records/sec", done.stdout)[-1])
 
 
+def java_end_to_end(home: Path, bootstrap: str, work: Path, args: argparse.Namespace) -> str:
+    """Kafka's EndToEndLatency (one record at a time: send, wait until consumed): its output."""
+    topic = f"bench-e2e-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, topic, args.partitions)
+    config = work / "e2e.properties"
+    config.write_text(f"compression.type={args.compression}\n")
+    size = write_dataset(work / "e2e-size.ndjson", "size", 100)
+    done = subprocess.run(
+        [
+            str(home / "bin" / "kafka-e2e-latency.sh"),
+            *("--bootstrap-server", bootstrap, "--topic", topic),
+            *("--num-records", str(args.e2e_records), "--producer-acks", "all"),
+            *("--record-size", str(size), "--command-config", str(config)),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KAFKA_HEAP_OPTS": "-Xmx512m"},
+    )
+    return "\n".join(line for line in done.stdout.splitlines() if not line[:1].isdigit())
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--bootstrap", help="an existing broker (default: start one)")
@@ -329,7 +351,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile the full-speed run")
     parser.add_argument("--profile-top", type=int, default=25)
-    parser.add_argument("--java", action="store_true", help="Kafka's ProducerPerformance too")
+    parser.add_argument(
+        "--java", action="store_true", help="Kafka's ProducerPerformance and EndToEndLatency too"
+    )
+    parser.add_argument("--e2e-records", type=int, default=2000, help="EndToEndLatency's records")
     return parser.parse_args(argv)
 
 
@@ -353,6 +378,9 @@ def main(argv: list[str] | None = None) -> None:
             )
             if not args.skip_latency:
                 latency(bootstrap, work, args)
+                if args.java:
+                    home = home or unpack_kafka(work)
+                    print("java EndToEndLatency:", java_end_to_end(home, bootstrap, work, args))
             if not args.skip_throughput:
                 rate, size = throughput(bootstrap, work, args)
                 if args.java:

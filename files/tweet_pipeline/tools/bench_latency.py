@@ -32,6 +32,7 @@ import json
 import os
 import pstats
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,14 @@ def write_dataset(path: Path, marker: str, count: int) -> int:
 
 
 def producer_toml(
-    bootstrap: str, topic: str, replay: Path, spool: Path, *, rate: float, args: argparse.Namespace
+    bootstrap: str,
+    topic: str,
+    replay: Path,
+    spool: Path,
+    *,
+    rate: float,
+    compression: str,
+    args: argparse.Namespace,
 ) -> str:
     return f"""
 [kafka]
@@ -87,7 +95,7 @@ client_id = "bench-producer"
 [producer]
 topic = "{topic}"
 acks = "all"
-compression = "{args.compression}"
+compression = "{compression}"
 [source]
 type = "replay"
 [source.replay]
@@ -206,7 +214,15 @@ def latency(bootstrap: str, work: Path, args: argparse.Namespace) -> None:
         write_dataset(replay, marker, count)
         config = work / f"{marker}.toml"
         config.write_text(
-            producer_toml(bootstrap, topic, replay, work / f"{marker}.db", rate=rate, args=args)
+            producer_toml(
+                bootstrap,
+                topic,
+                replay,
+                work / f"{marker}.db",
+                rate=rate,
+                compression=args.compression[0],
+                args=args,
+            )
         )
         run_producer(config)
         return wait_for_sink(sink, marker, count, timeout=120)
@@ -275,15 +291,25 @@ class ThreadProfiles:
         return out.getvalue()
 
 
-def throughput(bootstrap: str, work: Path, args: argparse.Namespace) -> tuple[float, int]:
+def throughput(
+    bootstrap: str, work: Path, args: argparse.Namespace, compression: str
+) -> tuple[float, int]:
     """(tweets/s of the producer at full speed, average record size)."""
     topic = f"bench-throughput-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, args.partitions)
-    replay = work / "throughput.ndjson"
+    replay = work / f"{topic}.ndjson"
     size = write_dataset(replay, "full", args.records)
-    config = work / "throughput.toml"
+    config = work / f"{topic}.toml"
     config.write_text(
-        producer_toml(bootstrap, topic, replay, work / "throughput.db", rate=0.0, args=args)
+        producer_toml(
+            bootstrap,
+            topic,
+            replay,
+            work / f"{topic}.db",
+            rate=0.0,
+            compression=compression,
+            args=args,
+        )
     )
     app = ProducerApp(load_producer_config(config), ProducerMetrics())
     profiles = ThreadProfiles()
@@ -294,13 +320,35 @@ def throughput(bootstrap: str, work: Path, args: argparse.Namespace) -> tuple[fl
     if status != 0:
         sys.exit(f"bench: the producer exited with {status}")
     rate = args.records / seconds
-    print(f"python producer: {args.records} tweets in {seconds:.2f} s = {rate:.0f} tweets/s")
     if args.profile:
         print(profiles.summary(args.profile_top))
     return rate, size
 
 
-def java_producer(home: Path, bootstrap: str, size: int, args: argparse.Namespace) -> float:
+def throughputs(bootstrap: str, work: Path, home: Path | None, args: argparse.Namespace) -> None:
+    """Each codec --repeat times, the Java producer right after each Python run (the machine's
+    load drifts), then the medians and their ratio."""
+    for compression in args.compression:
+        python: list[float] = []
+        java: list[float] = []
+        for _ in range(args.repeat):
+            rate, size = throughput(bootstrap, work, args, compression)
+            python.append(rate)
+            line = f"{compression:>6}: python producer {rate:6.0f} tweets/s"
+            if home is not None:
+                java.append(java_producer(home, bootstrap, size, args, compression))
+                line += f", java ProducerPerformance ({size} B records) {java[-1]:6.0f} records/s"
+            print(line, flush=True)
+        summary = f"{compression:>6}: median python {statistics.median(python):6.0f} tweets/s"
+        if java:
+            ratio = statistics.median(python) / statistics.median(java)
+            summary += f", java {statistics.median(java):6.0f} records/s, python/java {ratio:.2f}"
+        print(summary, flush=True)
+
+
+def java_producer(
+    home: Path, bootstrap: str, size: int, args: argparse.Namespace, compression: str
+) -> float:
     """Kafka's ProducerPerformance: records/s for --records records of `size` bytes."""
     topic = f"bench-java-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, args.partitions)
@@ -312,7 +360,7 @@ def java_producer(home: Path, bootstrap: str, size: int, args: argparse.Namespac
             "--producer-props",
             f"bootstrap.servers={bootstrap}",
             "acks=all",
-            f"compression.type={args.compression}",
+            f"compression.type={compression}",
         ],
         check=True,
         capture_output=True,
@@ -327,7 +375,7 @@ def java_end_to_end(home: Path, bootstrap: str, work: Path, args: argparse.Names
     topic = f"bench-e2e-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, args.partitions)
     config = work / "e2e.properties"
-    config.write_text(f"compression.type={args.compression}\n")
+    config.write_text(f"compression.type={args.compression[0]}\n")
     size = write_dataset(work / "e2e-size.ndjson", "size", 100)
     done = subprocess.run(
         [
@@ -351,7 +399,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each rate's run")
     parser.add_argument("--records", type=int, default=20000, help="tweets of the full-speed run")
     parser.add_argument("--partitions", type=int, default=1)
-    parser.add_argument("--compression", default="gzip", help="the producer's compression")
+    parser.add_argument(
+        "--compression",
+        action="append",
+        help="the producer's compression (repeatable: the full-speed run measures each; the "
+        "latency runs use the first); default gzip",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="full-speed runs per codec")
     parser.add_argument("--fsync", choices=["always", "normal"], default="always")
     parser.add_argument(
         "--log-append-time",
@@ -371,6 +425,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    args.compression = args.compression or ["gzip"]
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         work = Path(tmp)
         broker: Any = None
@@ -385,7 +440,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             print(
                 f"broker {bootstrap}, {args.partitions} partition(s), acks=all, "
-                f"compression={args.compression}, spool fsync={args.fsync}"
+                f"compression={','.join(args.compression)}, spool fsync={args.fsync}"
             )
             if not args.skip_latency:
                 latency(bootstrap, work, args)
@@ -393,12 +448,9 @@ def main(argv: list[str] | None = None) -> None:
                     home = home or unpack_kafka(work)
                     print("java EndToEndLatency:", java_end_to_end(home, bootstrap, work, args))
             if not args.skip_throughput:
-                rate, size = throughput(bootstrap, work, args)
                 if args.java:
                     home = home or unpack_kafka(work)
-                    java = java_producer(home, bootstrap, size, args)
-                    print(f"java ProducerPerformance ({size} B records): {java:.0f} records/s")
-                    print(f"python / java: {rate / java:.2f}")
+                throughputs(bootstrap, work, home if args.java else None, args)
         finally:
             if broker is not None:
                 broker.stop()

@@ -326,11 +326,16 @@ def throughput(
 
 
 def throughputs(bootstrap: str, work: Path, home: Path | None, args: argparse.Namespace) -> None:
-    """Each codec --repeat times, the Java producer right after each Python run (the machine's
-    load drifts), then the medians and their ratio."""
+    """Each codec --repeat times after a warm-up, the Java producer right after each Python run
+    (the machine's load drifts), then the medians and their ratio."""
     for compression in args.compression:
         python: list[float] = []
         java: list[float] = []
+        # Unreported warm-up: a process's first run also pays for connections, metadata and
+        # lazy imports (it ran 20-25 % slower than the next ones).
+        throughput(
+            bootstrap, work, argparse.Namespace(**{**vars(args), "records": 2000}), compression
+        )
         for _ in range(args.repeat):
             rate, size = throughput(bootstrap, work, args, compression)
             python.append(rate)

@@ -82,6 +82,8 @@ def producer_kwargs(kafka: KafkaConfig, settings: ProducerSettings) -> dict[str,
         "retries": 2**31 - 1,
         "compression_type": None if settings.compression == "none" else settings.compression,
         "linger_ms": settings.linger_ms,
+        # One batch never exceeds one request: a small max_request_size caps the batch.
+        "batch_size": min(settings.batch_size, settings.max_request_size),
         "delivery_timeout_ms": settings.delivery_timeout_ms,
         "request_timeout_ms": min(settings.request_timeout_ms, settings.delivery_timeout_ms),
         "max_block_ms": settings.max_block_ms,

@@ -39,6 +39,7 @@ class FakeProducer:
         self.sent: list[bytes] = []
         self.futures: list[Future] = []
         self.flushes = 0
+        self.metadata_for: list[str] = []
         self.refuse: list[Exception] = []  # send() raises these first, one per call
         self._lock = threading.Lock()
 
@@ -53,6 +54,10 @@ class FakeProducer:
 
     def flush(self, timeout: float | None = None) -> None:
         self.flushes += 1
+
+    def partitions_for(self, topic: str) -> set[int]:
+        self.metadata_for.append(topic)
+        return {0}
 
     def close(self, timeout: float | None = None) -> None:
         pass
@@ -139,6 +144,18 @@ def test_an_idle_publisher_waits_for_a_signal_not_a_timer(spool: Spool) -> None:
         wait_for(waits.idle, 5, "the publisher to wait for work again")
         assert set(waits.timeouts) == {None}
         assert producer.flushes == 0  # acknowledgements are harvested, never waited for
+    finally:
+        stop_publisher(publisher, thread)
+
+
+def test_the_publisher_learns_the_topic_before_the_first_tweet(spool: Spool) -> None:
+    """The first tweet after a (re)connect does not wait for a metadata round trip in send()."""
+    producer = FakeProducer()
+    publisher, waits, thread = start_publisher(spool, producer, topic="tweets")
+    try:
+        wait_for(waits.idle, 5, "the publisher to wait for work")
+        assert producer.metadata_for == ["tweets"]
+        assert producer.sent == []
     finally:
         stop_publisher(publisher, thread)
 

@@ -257,8 +257,16 @@ def latency(bootstrap: str, work: Path, args: argparse.Namespace) -> None:
                 f"{percentile(values, 99):7.0f} {max(values):7.0f}"
                 f"   {percentile(to_send, 50):10.0f}/{percentile(to_send, 99):<10.0f}"
                 f"   {percentile(to_sink, 50):9.0f}/{percentile(to_sink, 99):<8.0f}"
+                + f"   max: tweet #{slowest(rows)}"
                 + ("" if len(values) == count else f"   (only {len(values)} of {count})")
             )
+
+
+def slowest(rows: dict[str, Row]) -> int:
+    """The replay index (the id's suffix) of the tweet with the longest intake->sink time: #0 is
+    the first tweet of a fresh producer process, which also waits for its connection."""
+    tweet_id = max(rows, key=lambda key: rows[key][2] - rows[key][0])
+    return int(tweet_id.rsplit("-", 1)[1])
 
 
 class ThreadProfiles:

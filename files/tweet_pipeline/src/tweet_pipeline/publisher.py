@@ -181,7 +181,16 @@ class Publisher:
             log.warning("cannot connect to Kafka (%s); tweets stay spooled", exc)
             return False
         log.info("connected to Kafka")
+        self._fetch_metadata()
         return True
+
+    def _fetch_metadata(self) -> None:
+        """Learn the topic's partitions now: otherwise the first tweet after a (re)connect waits
+        for that round trip in send() (bench_latency: the max latency of a fresh producer)."""
+        try:
+            self._producer.partitions_for(self.settings.topic)
+        except KafkaError as exc:  # e.g. KafkaTimeoutError: send() waits and reports it then
+            log.debug("no metadata for %s yet: %s", self.settings.topic, exc)
 
     def _failed_wait(self) -> None:
         self._sleep(self._backoff)

@@ -80,6 +80,7 @@ def test_defaults_for_a_minimal_replay_config(tmp_path: Path) -> None:
         ),
         ('[producer]\nlinger_ms = "5"', "producer.linger_ms must be an integer (got '5')"),
         ("[producer]\nlinger_ms = -1", "producer.linger_ms must be >= 0 (got -1)"),
+        ("[producer]\nbatch_size = 100", "producer.batch_size must be >= 1024 (got 100)"),
         (
             "[producer]\nretry_backoff_s = true",
             "producer.retry_backoff_s must be a number (got True)",

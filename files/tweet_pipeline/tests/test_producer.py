@@ -291,6 +291,9 @@ class ExplodingProducer:
     def flush(self, timeout: float | None = None) -> None:
         pass
 
+    def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
     def close(self, timeout: float | None = None) -> None:
         pass
 

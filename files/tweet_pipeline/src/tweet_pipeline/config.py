@@ -235,6 +235,9 @@ class ProducerSettings:
     acks: Literal[0, 1, "all"] = setting("all", '0, 1 or "all" (all: idempotent producer)')
     compression: Literal["gzip", "none"] = setting("gzip", "gzip or none")
     linger_ms: int = setting(5, "how long a batch waits for more records")
+    batch_size: int = setting(
+        65_536, "bytes per partition batch (larger: fewer requests); at most max_request_size"
+    )
     delivery_timeout_ms: int = setting(120_000, "give a send up after this (then retried)")
     request_timeout_ms: int = setting(30_000, "one request's timeout")
     max_block_ms: int = setting(10_000, "how long send() waits for metadata when Kafka is down")
@@ -522,6 +525,7 @@ def load_producer_config(path: Path, env: Mapping[str, str] | None = None) -> Pr
         acks=_acks(p),
         compression=p.string("compression", choices=("gzip", "none")),  # type: ignore[arg-type]
         linger_ms=p.integer("linger_ms", minimum=0, maximum=60_000),
+        batch_size=p.integer("batch_size", minimum=1024, maximum=16 * 1024 * 1024),
         delivery_timeout_ms=p.integer("delivery_timeout_ms", minimum=1000),
         request_timeout_ms=p.integer("request_timeout_ms", minimum=100),
         max_block_ms=p.integer("max_block_ms", minimum=100),

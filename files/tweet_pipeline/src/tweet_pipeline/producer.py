@@ -99,7 +99,6 @@ class ProducerApp:
             self.metrics.spooled.inc(taken)
             self.metrics.spool_depth.set(self.spool.depth())
             self.metrics.spool_bytes.set(self.spool.size_bytes())
-            self.publisher.wakeup.set()
         return taken, None if taken == len(tweets) else self.spool.full_reason() or "max_records"
 
     def _ingest(self, tweets: list[NewTweet]) -> None:

@@ -14,13 +14,19 @@ that always fits (the value is cut if needed); its spool row is deleted only whe
 acknowledged it, and it is counted (``tweet_producer_dead_lettered_total{reason}``) and logged.
 If the DLQ refuses the envelope for its size, a minimal one (no value) is sent instead.
 
+The publisher wakes on work, never on a timer: on its `wakeup` event, which the spool sets when
+it commits new tweets (`Spool.notify_on_append`), each send's future sets when Kafka answers
+(acknowledged or failed), and `stop()` sets. Each round sends what the spool holds beyond what is
+in flight (at most ``2 * batch_records`` in flight) and harvests the acknowledged prefix without
+blocking, so sends and acknowledgements overlap (no flush per round). Only failures wait on a
+clock: the retry backoff, and a metadata timeout in `send()`.
+
 Anything else that escapes `run()` (e.g. the spool failing) ends the thread with the exception;
 the producer then exits non-zero so systemd restarts it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import threading
@@ -76,6 +82,8 @@ def producer_kwargs(kafka: KafkaConfig, settings: ProducerSettings) -> dict[str,
         "retries": 2**31 - 1,
         "compression_type": None if settings.compression == "none" else settings.compression,
         "linger_ms": settings.linger_ms,
+        # One batch never exceeds one request: a small max_request_size caps the batch.
+        "batch_size": min(settings.batch_size, settings.max_request_size),
         "delivery_timeout_ms": settings.delivery_timeout_ms,
         "request_timeout_ms": min(settings.request_timeout_ms, settings.delivery_timeout_ms),
         "max_block_ms": settings.max_block_ms,
@@ -103,6 +111,7 @@ class Publisher:
         self.metrics = metrics
         self.factory = factory
         self.wakeup = threading.Event()
+        spool.notify_on_append(self.wakeup)
         self._stopping = threading.Event()
         self._deadline = float("inf")
         self._producer: Any = None
@@ -112,6 +121,7 @@ class Publisher:
         self._envelope_limit = envelope_limit(settings.max_request_size)
         self._dead_letters: dict[int, _DeadLetter] = {}  # seq -> send to the DLQ instead
         self._suspect: int | None = None  # seq refused by the broker once: probe it alone
+        self._unavailable = False  # send() timed out on metadata: back off, then try again
 
     # -- control -------------------------------------------------------------------------
     def stop(self, deadline: float) -> None:
@@ -127,10 +137,16 @@ class Publisher:
         return not self._inflight and self.spool.depth() == 0
 
     def _sleep(self, seconds: float) -> None:
+        """A backoff: new tweets and acknowledgements do not cut it short, stopping does."""
         end = min(time.monotonic() + seconds, self._deadline)
         while not self._should_exit() and (left := end - time.monotonic()) > 0:
             self.wakeup.wait(min(left, 0.2))
             self.wakeup.clear()
+
+    def _wait_for_work(self) -> None:
+        """Block until the spool, Kafka or stop() sets `wakeup` (while stopping: the deadline)."""
+        left = self._deadline - time.monotonic()
+        self.wakeup.wait(None if left == float("inf") else max(0.0, left))
 
     # -- main loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -139,10 +155,17 @@ class Publisher:
                 if self._producer is None and not self._connect():
                     self._failed_wait()
                     continue
+                # Cleared before looking, so a signal that comes while we look is not lost.
+                self.wakeup.clear()
                 sent = self._send_more()
                 done = self._harvest()
-                if not sent and not done and not self._inflight:
-                    self._sleep(0.5)
+                if self._unavailable:
+                    self._unavailable = False
+                    self._failed_wait()
+                elif self._producer is not None and not sent and not done:
+                    # (A failure that dropped the producer goes round at once: the resend from
+                    # the spool is work that no signal announces.)
+                    self._wait_for_work()
         finally:
             self._close(timeout=max(0.0, min(5.0, self._deadline - time.monotonic())))
 
@@ -158,7 +181,16 @@ class Publisher:
             log.warning("cannot connect to Kafka (%s); tweets stay spooled", exc)
             return False
         log.info("connected to Kafka")
+        self._fetch_metadata()
         return True
+
+    def _fetch_metadata(self) -> None:
+        """Learn the topic's partitions now: otherwise the first tweet after a (re)connect waits
+        for that round trip in send() (bench_latency: the max latency of a fresh producer)."""
+        try:
+            self._producer.partitions_for(self.settings.topic)
+        except KafkaError as exc:  # e.g. KafkaTimeoutError: send() waits and reports it then
+            log.debug("no metadata for %s yet: %s", self.settings.topic, exc)
 
     def _failed_wait(self) -> None:
         self._sleep(self._backoff)
@@ -180,6 +212,7 @@ class Publisher:
             except KafkaTimeoutError as exc:  # metadata unavailable within max_block_ms
                 self.metrics.errors.labels("send").inc()
                 log.warning("Kafka unavailable (%s); tweets stay spooled", exc)
+                self._unavailable = True
                 break
             self._inflight.append(entry)
             self._last_sent = tweet.seq
@@ -197,7 +230,7 @@ class Publisher:
                 future = self._producer.send(
                     self.settings.topic, value=tweet.value, key=tweet.key, headers=headers
                 )
-                return _Sent(tweet, future)
+                return self._watched(_Sent(tweet, future))
             except MessageSizeTooLargeError as exc:  # over max_request_size: checked in send()
                 dead = self._dead_letters[tweet.seq] = _DeadLetter("too_large", str(exc))
         value, headers = producer_dead_letter(
@@ -211,15 +244,19 @@ class Publisher:
         future = self._producer.send(
             self.settings.dlq_topic, value=value, key=tweet.key, headers=headers
         )
-        return _Sent(tweet, future, dead)
+        return self._watched(_Sent(tweet, future, dead))
+
+    def _watched(self, entry: _Sent) -> _Sent:
+        """Wake the loop when Kafka answers for this record (kafka-python's sender thread runs
+        the callback; if the future is already done, it runs now)."""
+        entry.future.add_both(self._wake)
+        return entry
+
+    def _wake(self, _result: object) -> None:
+        self.wakeup.set()
 
     def _harvest(self) -> int:
-        """Wait briefly for acks; remove the acknowledged prefix from the spool."""
-        if not self._inflight:
-            return 0
-        timeout = max(0.0, min(0.5, self._deadline - time.monotonic()))
-        with contextlib.suppress(KafkaTimeoutError):
-            self._producer.flush(timeout=timeout)
+        """Remove the acknowledged prefix of what is in flight from the spool (never blocks)."""
         acked: list[_Sent] = []
         failed: _Sent | None = None
         while self._inflight and self._inflight[0].future.is_done:

@@ -6,6 +6,7 @@ and a short excerpt (at most 10 such warnings a minute, then a count of the supp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -89,6 +90,8 @@ class ReplaySource:
                 delay = start + count / rate - time.monotonic()
                 if delay > 0 and self.stop_event.wait(delay):
                     break
+                # Taken now, not when read: the pacing wait is not part of the pipeline's latency.
+                tweet = dataclasses.replace(tweet, received_at_ms=now_ms())
             batch.append(tweet)
             count += 1
             if len(batch) >= batch_size:

@@ -16,9 +16,11 @@ Design choice: SQLite (stdlib ``sqlite3``) rather than hand-written append-only 
   source fast.
 
 One connection is shared by the ingest and publish threads under a lock; each call is one
-short transaction. A transaction that fails (e.g. SQLITE_FULL, "database or disk is full") is
-rolled back, so the spool stays usable and keeps what was committed before; the in-memory
-counters change only after a commit.
+short transaction. Whoever publishes the spool registers an event (`notify_on_append`) that each
+committed append sets, so it wakes on new tweets instead of polling the table on a timer.
+A transaction that fails (e.g. SQLITE_FULL, "database or disk is full") is rolled back, so the
+spool stays usable and keeps what was committed before; the in-memory counters change only after
+a commit.
 
 Limits: ``max_records`` and ``max_bytes`` (key + value bytes, 0 = none). `append` takes the
 longest prefix of a batch that fits (a tweet fits while the spool is below both limits, so one
@@ -96,6 +98,7 @@ class Spool:
         self.max_bytes = max_bytes  # 0: no limit
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
+        self._on_append: list[threading.Event] = []
         self._db: sqlite3.Connection | None = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=30
         )
@@ -125,6 +128,10 @@ class Spool:
                     db.execute("ROLLBACK")
             raise
 
+    def notify_on_append(self, event: threading.Event) -> None:
+        """Set `event` after every append that committed at least one tweet."""
+        self._on_append.append(event)
+
     def _fits(self, count: int, size: int) -> bool:
         if self.max_records and self._depth + count >= self.max_records:
             return False
@@ -150,7 +157,9 @@ class Spool:
                 )
             self._depth += take
             self._bytes += size
-            return take
+        for event in self._on_append:
+            event.set()
+        return take
 
     def full_reason(self) -> Literal["max_records", "max_bytes"] | None:
         """Which limit stops the next append, if any."""

@@ -213,7 +213,10 @@ def test_issue_keep_reissue_and_rotate(tmp_path: Path) -> None:
     for host in HOSTS:
         tls = lab.pki_dir(host)
         bundle = ["kafka.pem", "kafka.pem.d"] if host == "host-a" else []
-        assert sorted(p.name for p in tls.iterdir()) == sorted(["ca.crt", "kafka.crt", "kafka.key", *bundle])
+        # .kafka.record: what the last full pass decided and left (the next run compares it first).
+        assert sorted(p.name for p in tls.iterdir()) == sorted(
+            [".kafka.record", "ca.crt", "kafka.crt", "kafka.key", *bundle]
+        )
         assert mode(tls) == 0o755
         assert mode(tls / "kafka.key") == 0o640 and (tls / "kafka.key").stat().st_gid == 0
         assert mode(tls / "kafka.crt") == 0o644 and mode(tls / "ca.crt") == 0o644
@@ -245,10 +248,20 @@ def test_issue_keep_reissue_and_rotate(tmp_path: Path) -> None:
             assert lab.file(host, "kafka.pem") == key_pem + lab.file(host, "kafka.crt")
             assert mode(tls / "kafka.pem") == 0o640
 
-    # A no-op rerun: nothing changed, no certificate reissued.
+    # A no-op rerun: nothing changed, no certificate reissued, and the records spared the full pass
+    # (no key, request or signature step ran).
     output = lab.run()
     assert all(counts["changed"] == 0 for counts in recap(output).values()), output
     assert "PKI_CERT_CHANGED=False" in output and "PKI_CERT_CHANGED=True" not in output
+    assert lab.snapshot() == first
+    assert re.search(r"TASK \[pki : Sign the request with the CA\][^\n]*\n(?:[^\n]*\n)?skipping", output), output
+
+    # Drift the record does not describe: host-b's key readable by all. The full pass puts it back.
+    (lab.pki_dir("host-b") / "kafka.key").chmod(0o644)
+    output = lab.run()
+    counts = recap(output)
+    assert counts["host-b"]["changed"] > 0 and counts["host-a"]["changed"] == 0, output
+    assert mode(lab.pki_dir("host-b") / "kafka.key") == 0o640
     assert lab.snapshot() == first
 
     # A new name for host-a: its certificate is reissued with the same key; host-b is untouched.

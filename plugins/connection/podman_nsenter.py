@@ -6,9 +6,10 @@ here (podman, conmon and runc start for every command). As root on the container
 plugin enters the container's namespaces and root directory with nsenter instead: a few
 milliseconds per command, modules piped in on standard input (pipelining). The command sees what
 `podman exec` would give it: the container's hostname, network, processes and file system, its
-environment, the working directory /. It differs in two ways that bring it closer to a real host,
-not further: it keeps root's full capability set (a container drops some), and it stays in the
-controller's cgroup. Not root, or a remote_user set: plain `podman exec -i` as before.
+environment, the working directory of its init (/), and (as `podman exec` does) the container's cgroups: Java
+reads its limits from /proc/self/cgroup and fails on a path its container cannot see. It differs
+in one way, which brings it closer to a real host: it keeps root's full capability set (a container
+drops some). Not root, or a remote_user set: plain `podman exec -i` as before.
 The lab and the molecule scenarios use it.
 """
 
@@ -80,6 +81,27 @@ from ansible_collections.containers.podman.plugins.connection.podman import (
 INIT_ONLY_VARIABLES = frozenset({"container_uuid"})
 
 
+def container_cgroup_procs(pid: int) -> list[str]:
+    """The cgroup.procs files of the container whose init is pid: where `podman exec` puts a
+    command (its cgroup in every hierarchy; systemd's own init.scope left out)."""
+    unified = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    files = []
+    with open(f"/proc/{pid}/cgroup", encoding="utf-8") as cgroups:
+        for line in cgroups:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            path = path.removesuffix("/init.scope")
+            if unified:
+                hierarchy = "/sys/fs/cgroup"
+            elif not controllers:
+                hierarchy = "/sys/fs/cgroup/unified"
+            else:
+                hierarchy = "/sys/fs/cgroup/" + controllers.removeprefix("name=")
+            procs = f"{hierarchy}{path}/cgroup.procs"
+            if os.path.exists(procs):
+                files.append(procs)
+    return files
+
+
 class Connection(PodmanConnection):
     transport = "podman_nsenter"
     has_pipelining = True
@@ -88,6 +110,7 @@ class Connection(PodmanConnection):
         """Find the container's init process (no mount: files go through /proc/PID/root)."""
         self._init_pid: int | None = None
         self._environment: dict[str, str] = {}
+        self._cgroup_procs: list[str] = []
         self._nsenter = shutil.which("nsenter")
         if os.geteuid() != 0 or self.user not in (None, "", "root") or not self._nsenter:
             return super()._connect()
@@ -98,6 +121,7 @@ class Connection(PodmanConnection):
                 f"container {self._container_id} is not running: {to_native(err).strip() or 'no process'}"
             )
         self._init_pid = pid
+        self._cgroup_procs = container_cgroup_procs(pid)
         with open(f"/proc/{pid}/environ", "rb") as environ:
             for entry in environ.read().split(b"\0"):
                 name, sep, value = to_native(entry).partition("=")
@@ -119,15 +143,26 @@ class Connection(PodmanConnection):
                 exec_args.extend(("--user", self.user))
             return self._podman(exec_args, cmd_args, in_data)
         argv = [self._nsenter, f"--target={self._init_pid}", "--mount", "--uts", "--ipc", "--net",
-                "--pid", "--root", "--wd=/", "--", *cmd_args]
+                "--pid", "--root", "--wd", "--", *cmd_args]
         process = subprocess.run(  # noqa: S603 - argv, no shell on this side
             [to_bytes(arg, errors="surrogate_or_strict") for arg in argv],
             input=in_data,
             capture_output=True,
             env=self._environment,
             check=False,
+            preexec_fn=self._join_cgroups,  # noqa: PLW1509 - a forked worker runs no other threads
         )
         return process.returncode, process.stdout, process.stderr
+
+    def _join_cgroups(self) -> None:
+        """In the child, before nsenter: move into the container's cgroups."""
+        pid = str(os.getpid())
+        for procs in self._cgroup_procs:
+            try:
+                with open(procs, "w", encoding="ascii") as cgroup:
+                    cgroup.write(pid)
+            except OSError:
+                pass  # a hierarchy the controller cannot write: the others still apply
 
     def put_file(self, in_path, out_path):  # type: ignore[no-untyped-def]
         """Copy a controller file into the container (Ansible's temp paths, no symlinks in them)."""

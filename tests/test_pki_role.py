@@ -249,18 +249,21 @@ def test_issue_keep_reissue_and_rotate(tmp_path: Path) -> None:
             assert mode(tls / "kafka.pem") == 0o640
 
     # A no-op rerun: nothing changed, no certificate reissued, and the records spared the full pass
-    # (no key, request or signature step ran).
+    # (its tasks, issue.yml, not even loaded: no key, request or signature step).
     output = lab.run()
     assert all(counts["changed"] == 0 for counts in recap(output).values()), output
     assert "PKI_CERT_CHANGED=False" in output and "PKI_CERT_CHANGED=True" not in output
     assert lab.snapshot() == first
-    assert re.search(r"TASK \[pki : Sign the request with the CA\][^\n]*\n(?:[^\n]*\n)?skipping", output), output
+    full_pass = r"TASK \[pki : Make or check the key and the certificates, in full\][^\n]*\n(?:[^\n]*\n)?skipping"
+    assert re.search(full_pass, output), output
+    assert "Sign the request with the CA" not in output and "issue.yml" not in output, output
 
     # Drift the record does not describe: host-b's key readable by all. The full pass puts it back.
     (lab.pki_dir("host-b") / "kafka.key").chmod(0o644)
     output = lab.run()
     counts = recap(output)
     assert counts["host-b"]["changed"] > 0 and counts["host-a"]["changed"] == 0, output
+    assert re.search(r"included: \S*/pki/tasks/issue\.yml for host-b\n", output), output
     assert mode(lab.pki_dir("host-b") / "kafka.key") == 0o640
     assert lab.snapshot() == first
 

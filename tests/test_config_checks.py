@@ -64,8 +64,14 @@ PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool") or shutil.whic
 
 
 def role_task(role: str, name: str) -> dict[str, Any]:
-    """The template arguments of one named task of a role's configure.yml."""
-    tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / "configure.yml").read_text())
+    """The template arguments of one named task of a role's configure.yml (or configure_files.yml, the full pass
+    it includes when the files differ from their record)."""
+    tasks = [
+        task
+        for name in ("configure.yml", "configure_files.yml")
+        if (ROOT / "roles" / role / "tasks" / name).exists()
+        for task in yaml.safe_load((ROOT / "roles" / role / "tasks" / name).read_text())
+    ]
     (task,) = [task for task in tasks if task.get("name") == name]
     args = dict(task["ansible.builtin.template"])
     if args.get("validate", "").startswith("promtool "):

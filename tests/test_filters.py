@@ -1,11 +1,13 @@
 """The filter plugins: to_toml (read back unchanged by tomllib, the apps' parser), from_toml, host_addresses,
-s3_tls_only_policy."""
+s3_tls_only_policy, record_argv and record_current."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +70,33 @@ def test_s3_tls_only_policy_denies_every_request_without_tls() -> None:
     assert statement["Action"] == "s3:*"
     assert statement["Resource"] == ["arn:aws:s3:::tweets-archive", "arn:aws:s3:::tweets-archive/*"]
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_record_follows_the_files_the_spec_and_the_absent_paths(tmp_path: Path) -> None:
+    """record_argv's script, run for real: current after a write; not after a file's edit, a mode's change, a
+    new spec or an absent path appearing; the snippet after a check sees the files as "$1"..."""
+    records = load_by_path("records_filter", ROOT / "plugins" / "filter" / "records.py")
+    conf, data = tmp_path / "app.conf", tmp_path / "data"
+    conf.write_text("a=1\n")
+    data.mkdir()
+    record, gone = tmp_path / ".record", tmp_path / "gone"
+
+    def run(spec: str, mode: str, then: str = "") -> str:
+        argv = records.record_argv(spec, str(record), [str(conf), str(data)], [str(gone)], mode, then)
+        return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+    assert not records.record_current(run("s1", "check")), "no record yet"
+    assert run("s1", "write") == ""
+    assert records.record_current(run("s1", "check"))
+    assert run("s1", "check", 'echo "then $1"').split("@@")[2].strip() == f"then {conf}"
+    assert not records.record_current(run("s2", "check")), "a new spec"
+    conf.write_text("a=2\n")
+    assert not records.record_current(run("s1", "check")), "an edited file"
+    run("s1", "write")
+    data.chmod(0o700)
+    assert not records.record_current(run("s1", "check")), "a changed mode"
+    run("s1", "write")
+    gone.write_text("")
+    assert not records.record_current(run("s1", "check")), "a path that must be absent"
+    with pytest.raises(ValueError, match="mode"):
+        records.record_argv("s", "r", [], [], "read")

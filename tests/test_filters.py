@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT, load_by_path
 
@@ -100,3 +102,24 @@ def test_record_follows_the_files_the_spec_and_the_absent_paths(tmp_path: Path) 
     assert not records.record_current(run("s1", "check")), "a path that must be absent"
     with pytest.raises(ValueError, match="mode"):
         records.record_argv("s", "r", [], [], "read")
+
+
+def test_the_kafka_record_lists_every_path_its_full_pass_writes() -> None:
+    """roles/kafka: each path a task of configure_files.yml writes (and the common role's shared module it
+    installs) is in kafka_config_record_files, or drift of that file would go unseen on a rerun."""
+    tasks = yaml.safe_load((ROOT / "roles/kafka/tasks/configure_files.yml").read_text())
+    record_files = yaml.safe_load((ROOT / "roles/kafka/vars/main.yml").read_text())["kafka_config_record_files"]
+    targets = []
+    for task in tasks:
+        for module, args in task.items():
+            if module in ("ansible.builtin.file", "ansible.builtin.copy", "ansible.builtin.template"):
+                target = args.get("dest") or args.get("path")
+                targets.append(task["loop"] if target == "{{ item }}" else target)
+    assert len(targets) >= 10, targets
+    for target in targets:
+        for expression in re.findall(r"\{\{(.*?)\}\}", target):
+            for name in re.findall(r"[a-z_]+", expression):
+                assert name in record_files, f"{name} ({target}) is not in kafka_config_record_files"
+        suffix = re.sub(r"\{\{.*?\}\}", "", target)
+        assert suffix in record_files, f"{suffix} ({target}) is not in kafka_config_record_files"
+    assert "java_properties.py" in record_files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -79,6 +80,34 @@ def test_replay_publishes_the_whole_bundled_sample(
     assert metrics.received._value.get() == len(expected)
     assert metrics.published._value.get() == len(expected)
     assert metrics.spool_depth._value.get() == 0
+    assert spool_rows(tmp_path / "s.db") == []
+
+
+def test_replay_from_a_named_pipe_publishes_each_tweet_as_it_comes_and_ends_with_the_writer(
+    kafka: KafkaBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """A named pipe as the replay path: tweets are taken as another process writes them (the
+    first published before the writer is done); the writer's close ends the replay: exit 0."""
+    name = topic(partitions=1)
+    pipe = tmp_path / "in.pipe"
+    os.mkfifo(pipe)
+    cfg = load_producer_config(
+        write_toml(
+            tmp_path / "p.toml",
+            producer_toml(kafka.bootstrap, name, tmp_path / "s.db", replay=pipe, rate=1000),
+        )
+    )
+    metrics = ProducerMetrics()
+    runner = Runner(ProducerApp(cfg, metrics))
+    lines = sample_lines(50)
+    with pipe.open("wb") as writer:
+        writer.write(b"\n".join(lines[:10]) + b"\n")
+        writer.flush()
+        wait_for(lambda: metrics.published._value.get() >= 10, 30, "the first 10 tweets published")
+        writer.write(b"\n".join(lines[10:]) + b"\n")
+    assert runner.join(60) == 0
+    ids = [r.key.decode() for r in consume(kafka.bootstrap, name, 50)]
+    assert first_occurrences(ids) == sample_ids(50)
     assert spool_rows(tmp_path / "s.db") == []
 
 

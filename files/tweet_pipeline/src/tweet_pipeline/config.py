@@ -224,7 +224,9 @@ class StreamConfig:
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    path: Path | None = setting(None, "NDJSON file; empty = the sample bundled with the package")
+    path: Path | None = setting(
+        None, "NDJSON file or named pipe; empty = the sample bundled with the package"
+    )
     rate: float = setting(0.0, "records per second, 0 = full speed")
     loop: bool = setting(False, "start over at the end (otherwise drain the spool and exit 0)")
 
@@ -505,8 +507,9 @@ def _replay(table: Table) -> ReplayConfig:
     path = None
     if raw:
         path = Path(raw)
-        if not path.is_file():
-            table.error("path", f"is not a readable file (got {raw!r})")
+        # A named pipe too: tweets another process writes as they come (read to its writer's close).
+        if not (path.is_file() or path.is_fifo()):
+            table.error("path", f"is not a readable file or named pipe (got {raw!r})")
     return ReplayConfig(
         path=path,
         rate=table.number("rate", minimum=0.0),

@@ -104,22 +104,41 @@ def test_record_follows_the_files_the_spec_and_the_absent_paths(tmp_path: Path) 
         records.record_argv("s", "r", [], [], "read")
 
 
-def test_the_kafka_record_lists_every_path_its_full_pass_writes() -> None:
-    """roles/kafka: each path a task of configure_files.yml writes (and the common role's shared module it
-    installs) is in kafka_config_record_files, or drift of that file would go unseen on a rerun."""
-    tasks = yaml.safe_load((ROOT / "roles/kafka/tasks/configure_files.yml").read_text())
-    record_files = yaml.safe_load((ROOT / "roles/kafka/vars/main.yml").read_text())["kafka_config_record_files"]
+@pytest.mark.parametrize(
+    ("role", "pass_file", "files_var", "at_least", "also"),
+    [
+        ("kafka", "configure_files.yml", "kafka_config_record_files", 10, ["java_properties.py"]),
+        ("jmx_exporter", "files.yml", "jmx_exporter_record_files", 5, []),
+    ],
+)
+def test_a_record_lists_every_path_its_full_pass_writes(
+    role: str, pass_file: str, files_var: str, at_least: int, also: list[str]
+) -> None:
+    """Each path a task of a role's full pass writes (and any shared file it installs, `also`) is in the
+    record's file list, or drift of that file would go unseen on a rerun."""
+    tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / pass_file).read_text())
+    record_files = yaml.safe_load((ROOT / "roles" / role / "vars/main.yml").read_text())[files_var]
     targets = []
     for task in tasks:
         for module, args in task.items():
-            if module in ("ansible.builtin.file", "ansible.builtin.copy", "ansible.builtin.template"):
+            if module in (
+                "ansible.builtin.file",
+                "ansible.builtin.copy",
+                "ansible.builtin.template",
+                "community.crypto.openssl_pkcs12",
+            ):
                 target = args.get("dest") or args.get("path")
-                targets.append(task["loop"] if target == "{{ item }}" else target)
-    assert len(targets) >= 10, targets
+                loop = task.get("loop")
+                if target != "{{ item }}":
+                    targets.append(target)
+                else:
+                    targets.extend(loop if isinstance(loop, list) else [loop])
+    assert len(targets) >= at_least, targets
     for target in targets:
         for expression in re.findall(r"\{\{(.*?)\}\}", target):
             for name in re.findall(r"[a-z_]+", expression):
-                assert name in record_files, f"{name} ({target}) is not in kafka_config_record_files"
+                assert name in record_files, f"{name} ({target}) is not in {files_var}"
         suffix = re.sub(r"\{\{.*?\}\}", "", target)
-        assert suffix in record_files, f"{suffix} ({target}) is not in kafka_config_record_files"
-    assert "java_properties.py" in record_files
+        assert suffix in record_files, f"{suffix} ({target}) is not in {files_var}"
+    for name in also:
+        assert name in record_files

@@ -76,15 +76,17 @@ def test_s3_tls_only_policy_denies_every_request_without_tls() -> None:
 
 def test_record_follows_the_files_the_spec_and_the_absent_paths(tmp_path: Path) -> None:
     """record_argv's script, run for real: current after a write; not after a file's edit, a mode's change, a
-    new spec or an absent path appearing; the snippet after a check sees the files as "$1"..."""
+    link pointed elsewhere, a new spec or an absent path appearing; the snippet after a check sees the files
+    as "$1"..."""
     records = load_by_path("records_filter", ROOT / "plugins" / "filter" / "records.py")
-    conf, data = tmp_path / "app.conf", tmp_path / "data"
+    conf, data, link = tmp_path / "app.conf", tmp_path / "data", tmp_path / "current"
     conf.write_text("a=1\n")
     data.mkdir()
+    link.symlink_to(data)
     record, gone = tmp_path / ".record", tmp_path / "gone"
 
     def run(spec: str, mode: str, then: str = "") -> str:
-        argv = records.record_argv(spec, str(record), [str(conf), str(data)], [str(gone)], mode, then)
+        argv = records.record_argv(spec, str(record), [str(conf), str(data), str(link)], [str(gone)], mode, then)
         return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
     assert not records.record_current(run("s1", "check")), "no record yet"
@@ -98,6 +100,11 @@ def test_record_follows_the_files_the_spec_and_the_absent_paths(tmp_path: Path) 
     data.chmod(0o700)
     assert not records.record_current(run("s1", "check")), "a changed mode"
     run("s1", "write")
+    link.unlink()
+    (tmp_path / "data2").mkdir()
+    link.symlink_to(tmp_path / "data2")
+    assert not records.record_current(run("s1", "check")), "a link pointed elsewhere"
+    run("s1", "write")
     gone.write_text("")
     assert not records.record_current(run("s1", "check")), "a path that must be absent"
     with pytest.raises(ValueError, match="mode"):
@@ -109,6 +116,8 @@ def test_record_follows_the_files_the_spec_and_the_absent_paths(tmp_path: Path) 
     [
         ("kafka", "configure_files.yml", "kafka_config_record_files", 10, ["java_properties.py"]),
         ("jmx_exporter", "files.yml", "jmx_exporter_record_files", 5, []),
+        ("kafka", "install_files.yml", "kafka_install_record_files", 3, []),
+        ("zookeeper", "configure_files.yml", "zookeeper_config_record_files", 7, ["java_properties.py"]),
     ],
 )
 def test_a_record_lists_every_path_its_full_pass_writes(

@@ -3,7 +3,8 @@
 A role that writes many files spends a module run per file on every rerun, only to find each one as it
 left it. Instead it can compare one record: the full pass ends by writing (mode "write") the spec it
 applied (a digest of everything it decides: rendered contents, owners, modes) and a listing of its files
-as they are then (each file's SHA-256, each path's type, mode and owner, the paths that must be absent).
+as they are then (each file's SHA-256, each link's target, each path's type, mode and owner, the paths that
+must be absent).
 The next run prints (mode "check") the record, "@@", the listing made now, "@@", then whatever `then`
 prints (pki: the certificate's end). When the record's first part equals the listing, nothing the role
 manages changed on either side, and the full pass can be left out.
@@ -23,6 +24,7 @@ listing() {
   for path in "$@"; do
     [ "$path" = -- ] && break
     if [ -f "$path" ]; then sha256sum -- "$path"; fi
+    if [ -L "$path" ]; then printf '%s -> %s\n' "$path" "$(readlink -- "$path")"; fi
     stat -c '%n %F %a %U:%G' -- "$path" 2>&1
   done
   absent=false

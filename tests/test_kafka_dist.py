@@ -290,3 +290,32 @@ def test_cache(tmp_path: Path) -> None:
     )
     assert kept.stdout.strip() == str(other / archive.name) and kept.stderr == ""
     assert not (other / f"{archive.name}.builder").exists()
+
+
+def test_the_roles_format_command_takes_a_cluster_id_that_begins_with_a_dash(
+    dist: Dist, tmp_path: Path
+) -> None:
+    """roles/kafka/tasks/storage.yml formats KRaft storage with the cluster id as one argument: an id is
+    base64url and may begin with "-" (1 in 64), which the storage tool would otherwise read as an option
+    (a migration's format failed so on a ZooKeeper cluster id "-cw5zx...")."""
+    (task,) = yaml.safe_load((ROOT / "roles/kafka/tasks/storage.yml").read_text())[:1]
+    argv = task["vars"]["kafka_format_argv"]
+    tool_args = argv[argv.index("kafka.tools.StorageTool") :]
+    cluster_id = "-cw5zxFgTrWMP8lunnspUg"
+    config = tmp_path / "controller.properties"
+    config.write_text(
+        "process.roles=controller\nnode.id=1\ncontroller.quorum.voters=1@localhost:19093\n"
+        "listeners=CONTROLLER://localhost:19093\ncontroller.listener.names=CONTROLLER\n"
+        f"log.dirs={tmp_path / 'data'}\n"
+    )
+    rendered = [
+        arg.replace("{{ kafka_effective_cluster_id }}", cluster_id).replace(
+            "{{ kafka_conf_dir }}/server.properties", str(config)
+        )
+        for arg in tool_args
+    ]
+    assert not [arg for arg in rendered if "{{" in arg], rendered
+    result = run(["java", "-cp", f"{dist.home}/libs/*", *rendered])
+    assert result.rc == 0, result.output[-2000:]
+    meta = (tmp_path / "data" / "meta.properties").read_text()
+    assert f"cluster.id={cluster_id}\n" in meta

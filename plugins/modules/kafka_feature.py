@@ -167,7 +167,8 @@ def main() -> None:
         out = run_tool(
             module,
             TOOL,
-            ["version-mapping", "--release-version", version],
+            # A local lookup, but 4.2's parser requires the connection arguments for every command.
+            [*connection, "version-mapping", "--release-version", version],
             f"version-mapping {version}",
         )
         return parse_version_mapping(out)

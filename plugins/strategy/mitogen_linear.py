@@ -39,6 +39,13 @@ except ImportError:
         pass
 
 else:
+    # The controller's own tasks stay Ansible's: they are cheap without Mitogen, and Mitogen's
+    # async fails on them (a looped async podman_container, molecule's create step, never finishes).
+    ansible_mitogen.strategy.REDIRECTED_CONNECTION_PLUGINS = tuple(
+        name
+        for name in ansible_mitogen.strategy.REDIRECTED_CONNECTION_PLUGINS
+        if name != "local"
+    )
     _Linear = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 
     class StrategyModule(ansible_mitogen.strategy.StrategyMixin, _Linear):  # type: ignore[no-redef]

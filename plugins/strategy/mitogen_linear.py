@@ -25,6 +25,7 @@ DOCUMENTATION = """
 """
 
 try:
+    import ansible_mitogen.affinity
     import ansible_mitogen.loaders
     import ansible_mitogen.strategy
 except ImportError:
@@ -39,6 +40,10 @@ except ImportError:
         pass
 
 else:
+    # No CPU pinning: on two cores Mitogen pins its connection process to one and every process it
+    # starts (podman exec, so every module and command on the hosts) to the other, which halved
+    # the machine for everything a run starts (apt, Kafka's tools) while the first core idled.
+    ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()
     # The controller's own tasks stay Ansible's: they are cheap without Mitogen, and Mitogen's
     # async fails on them (a looped async podman_container, molecule's create step, never finishes).
     ansible_mitogen.strategy.REDIRECTED_CONNECTION_PLUGINS = tuple(

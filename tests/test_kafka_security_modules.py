@@ -783,3 +783,35 @@ def test_tls_connection_settings(tmp_path: Path) -> None:
         kafka_admin.connection_settings(
             {"security_protocol": "SSL", **tls, "ssl_certfile": str(ca.cert)}  # no key in it
         )
+
+
+def test_retry_connection_tries_another_broker_after_a_refused_one() -> None:
+    """A refused connection (a broker that has just stopped) is tried again; other errors are not."""
+    kafka_admin = load_by_path(
+        "kafka_admin_retry", ROOT / "plugins" / "module_utils" / "kafka_admin.py"
+    )
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    calls: list[int] = []
+
+    def refused_twice() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise KafkaConnectionError("111 ECONNREFUSED")
+        return "described"
+
+    assert kafka_admin.retry_connection(refused_twice, attempts=3, wait_s=0) == "described"
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(KafkaConnectionError):
+        kafka_admin.retry_connection(refused_twice, attempts=2, wait_s=0)
+    assert len(calls) == 2
+
+    def timed_out() -> str:
+        calls.append(1)
+        raise KafkaTimeoutError("no answer")
+
+    calls.clear()
+    with pytest.raises(KafkaTimeoutError):
+        kafka_admin.retry_connection(timed_out, attempts=3, wait_s=0)
+    assert len(calls) == 1

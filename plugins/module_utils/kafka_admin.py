@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+import time
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 try:
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
-    from kafka.errors import KafkaError, for_code
+    from kafka.errors import KafkaConnectionError, KafkaError, for_code
     from kafka.net.sasl.scram import ScramClient
     from kafka.protocol.metadata import ApiVersionsRequest
     from kafka.protocol.parser import KafkaProtocol
@@ -21,13 +23,14 @@ try:
 except ImportError:  # pragma: no cover - reported to the user by require_kafka()
     KafkaAdminClient = None  # type: ignore[assignment,misc]
     ConfigResource = ConfigResourceType = None  # type: ignore[assignment,misc]
-    KafkaError = Exception  # type: ignore[assignment,misc]
+    KafkaError = KafkaConnectionError = Exception  # type: ignore[assignment,misc]
     for_code = None  # type: ignore[assignment]
     ScramClient = KafkaProtocol = ApiVersionsRequest = None  # type: ignore[assignment,misc]
     SaslAuthenticateRequest = SaslHandshakeRequest = None  # type: ignore[assignment,misc]
     KAFKA_IMPORT_ERROR = traceback.format_exc()
 
 SECURITY_PROTOCOLS = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+T = TypeVar("T")
 SASL_MECHANISMS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
 # The connection options of every admin module: each merges this dict into its argument_spec (and
@@ -211,6 +214,21 @@ def admin_client(module: Any) -> Any:
             exception=traceback.format_exc(),
         )
     return None  # unreachable: fail_json exits
+
+
+def retry_connection(call: Callable[[], T], attempts: int = 3, wait_s: float = 1.0) -> T:
+    """call(), tried again (up to `attempts` in all) when a broker's connection fails. kafka-python
+    sends an admin request to a broker of its last metadata, which can still list one that has just
+    stopped (seen: ECONNREFUSED right after a ZooKeeper-mode broker stopped); that broker then waits
+    out its reconnect backoff, so the next try goes to another."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except KafkaConnectionError:
+            if attempt == attempts:
+                raise
+            time.sleep(wait_s)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def login_hint(params: dict[str, Any]) -> str:

@@ -110,6 +110,7 @@ from ansible.module_utils.kafka_admin import (
     KafkaError,
     admin_client,
     partition_health,
+    retry_connection,
     summarize_topics,
     topic_min_insync_replicas,
 )
@@ -125,11 +126,17 @@ def main() -> None:
         supports_check_mode=True,
     )
     admin = admin_client(module)
-    try:
+
+    def describe() -> tuple[Any, list[dict[str, Any]], dict[str, Any], dict[str, int]]:
         cluster = admin.describe_cluster()
         described = admin.describe_topics()
         topics = summarize_topics(described)
-        min_isr = topic_min_insync_replicas(admin, sorted(topics))
+        return cluster, described, topics, topic_min_insync_replicas(admin, sorted(topics))
+
+    try:
+        # Right after a broker stopped, the client may still send to it: the gate's and the
+        # migration's checks run exactly then.
+        cluster, described, topics, min_isr = retry_connection(describe)
     except KafkaError as exc:
         module.fail_json(
             msg=f"cannot describe the cluster: {exc}", exception=traceback.format_exc()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tries to get into a port, as the zookeeper scenario's refusal checks do; prints one line saying what
+"""Tries to get into a port, as the migration scenario's refusal checks do; prints one line saying what
 happened. Standard library only.
 
   refusal_probe.py connect HOST PORT
